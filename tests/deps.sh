@@ -1,0 +1,35 @@
+#!/bin/sh
+# Installs what building, testing and the demo need, when it is missing:
+# Debian packages (as root, with apt-get) and the pinned npm packages of
+# the test identity provider (from tests/provider/package-lock.json).
+set -eu
+cd "$(dirname "$0")/.."
+
+PKGS="build-essential pkg-config libpam0g-dev libcurl4-openssl-dev libssl-dev \
+libcjson-dev libqrencode-dev libevent-dev libcmocka-dev libpam-wrapper \
+libnss-wrapper pamtester nodejs npm clang libclang-rt-14-dev zbar-tools"
+
+missing=""
+for p in $PKGS; do
+	# npm/nodejs may come from elsewhere; a working binary is enough.
+	case $p in
+	nodejs) command -v node >/dev/null 2>&1 && continue ;;
+	npm) command -v npm >/dev/null 2>&1 && continue ;;
+	esac
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "deps: missing packages:$missing (run as root or install them)" >&2
+		exit 1
+	fi
+	echo "deps: installing$missing"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+if [ ! -d tests/provider/node_modules ] ||
+   [ tests/provider/package-lock.json -nt tests/provider/node_modules/.package-lock.json ]; then
+	echo "deps: installing the test provider's npm packages"
+	(cd tests/provider && npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -1,0 +1,35 @@
+/* Small helpers shared by the daemon's files. */
+#ifndef ZK_UTIL_H
+#define ZK_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Strict unsigned parse: the whole string, decimal digits only, in [min, max]. */
+int zk_parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out);
+
+/* Wipe then free; both accept NULL. zk_freezero_str wipes strlen(s). */
+void zk_wipe(void *p, size_t n);
+void zk_freezero(void *p, size_t n);
+void zk_freezero_str(char *s);
+
+/*
+ * Reads a secret-bearing file: must be a regular file, owned by the
+ * effective uid or root, no group/other permission bits, at most max bytes.
+ * A single trailing newline (\n or \r\n) is stripped. The result is
+ * NUL-terminated, to be released with zk_freezero(*out, *len).
+ * Returns 0, or -1 with a reason in err (never the content).
+ */
+int zk_read_secret_file(const char *path, size_t max, char **out, size_t *len, char *err, size_t errlen);
+
+/* Fills buf with n bytes from the CSPRNG (OpenSSL RAND_bytes). 0 or -1. */
+int zk_random(unsigned char *buf, size_t n);
+
+/* Constant-time equality of two NUL-terminated strings of any length. */
+bool zk_streq_ct(const char *a, const char *b);
+
+/* True when url is https://..., or http:// to a loopback host
+ * (127.0.0.0/8, [::1], localhost). */
+bool zk_url_allowed(const char *url);
+
+#endif
