@@ -1,0 +1,114 @@
+/* State shared by the daemon's files: one event loop, one provider,
+ * a table of pending logins, the IPC socket and the callback listener. */
+#ifndef ZK_DAEMON_H
+#define ZK_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "zkauth_proto.h"
+
+struct event_base;
+struct event;
+struct evhttp;
+struct evhttp_request;
+struct evconnlistener;
+struct zk_http;
+struct zk_http_call;
+struct zk_jwks;
+struct ipc_conn;
+struct login;
+
+/* What the provider offers once discovered (or preset by the config). */
+struct provider {
+	char *authorization_endpoint;
+	char *token_endpoint;
+	char *jwks_uri;
+	bool ready;                 /* endpoints known */
+	bool discovering;
+	struct zk_http_call *disc_call;
+	struct zk_jwks *jwks;       /* NULL until fetched */
+	int64_t jwks_fetched;       /* monotonic seconds of the last fetch attempt, 0 never */
+	struct zk_http_call *jwks_call;
+	struct exchange *jwks_waiters; /* exchanges waiting for that fetch */
+};
+
+struct zkd {
+	struct event_base *base;
+	struct zk_config cfg;
+	const char *config_path;
+	struct zk_http *http;
+	struct provider prov;
+	char *client_secret;        /* NUL-terminated, wiped on exit */
+	size_t client_secret_len;
+	char hostname[ZK_MAX_HOST + 1];
+	char *callback_path;        /* path part of redirect_uri */
+
+	struct evconnlistener *ipc;
+	struct ipc_conn *conns;     /* open module connections */
+	unsigned n_conns;
+	struct evhttp *listener;
+	unsigned short listener_port;
+
+	struct login *logins;       /* doubly linked list */
+	unsigned n_pending;
+};
+
+/* flow.c: a login's life. */
+/* Starts a login for the connection. Answers through ipc_send_* later. */
+void flow_start(struct zkd *d, struct ipc_conn *c, const struct zk_start *m, uid_t caller);
+/* The connection that owned the login closed: cancel and free it. */
+void flow_conn_closed(struct zkd *d, struct login *l);
+/* The verdict so far (ZK_R_PENDING while undecided) and the mapped user. */
+uint32_t flow_result(const struct login *l, const char **user);
+/* The browser came back to the callback listener. */
+void flow_callback(struct zkd *d, struct evhttp_request *req, const char *state,
+		   const char *code, const char *error);
+/* The provider became ready (or failed): resume logins waiting for it. */
+void flow_provider_ready(struct zkd *d, bool ok);
+void flow_free_all(struct zkd *d);
+/* The number of pending logins for a user. */
+unsigned flow_pending_for(const struct zkd *d, const char *user);
+
+/* ipc.c */
+int ipc_listen(struct zkd *d);
+void ipc_close(struct zkd *d);
+void ipc_send_challenge(struct ipc_conn *c, const struct zk_challenge *m);
+/* Binds a started login to its connection; refuses a START. */
+void ipc_bind_login(struct ipc_conn *c, struct login *l);
+void ipc_refuse(struct ipc_conn *c, uint32_t result);
+/* The login's verdict changed (final): deliver it if the module is waiting. */
+void ipc_login_done(struct ipc_conn *c);
+
+/* oidc.c: talking to the provider. */
+int provider_init(struct zkd *d);
+void provider_free(struct zkd *d);
+/* Begins discovery when needed; flow_provider_ready() is called when known. */
+void provider_ensure(struct zkd *d);
+
+struct token_result {
+	uint32_t result;            /* ZK_R_OK when a verified identity came back */
+	const char *reason;         /* short word for the log */
+	char sub[256];
+};
+typedef void (*token_cb)(void *arg, const struct token_result *r);
+/* Exchanges a code and verifies the identity token. Returns the call to
+ * cancel (or NULL when it failed at once: cb is then already called). */
+struct exchange;
+struct exchange *provider_exchange(struct zkd *d, const char *code, const char *verifier,
+				   const char *nonce, int64_t max_age, token_cb cb, void *arg);
+void provider_exchange_cancel(struct exchange *x);
+
+/* listener.c */
+int listener_start(struct zkd *d);
+void listener_stop(struct zkd *d);
+/* Sends the result page to a browser waiting on the callback. */
+void listener_reply(struct evhttp_request *req, int status, const char *title, const char *text);
+
+/* Monotonic and wall clock seconds. */
+int64_t zkd_now_mono(void);
+int64_t zkd_now_wall(void);
+
+#endif

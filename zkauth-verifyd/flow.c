@@ -1,0 +1,481 @@
+/* One login's life, as a small state machine:
+ *
+ *   WAIT_PROVIDER -> WAIT_BROWSER -> EXCHANGING -> DONE
+ *
+ * A request that does not fit the current state is refused. The state
+ * value is single use: it stops matching the moment a callback carries it.
+ * A login belongs to the module connection that started it and is freed
+ * when that connection closes. */
+#include "daemon.h"
+#include "accounts.h"
+#include "b64url.h"
+#include "log.h"
+#include "util.h"
+
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <openssl/evp.h>
+
+/* 32 random bytes each: 256 bits, 43 base64url characters. */
+#define SECRET_BYTES 32
+#define SECRET_CHARS 43
+#define MAX_AGE_LIMIT (366L * 86400L)
+
+enum lstate { L_WAIT_PROVIDER, L_WAIT_BROWSER, L_EXCHANGING, L_DONE };
+
+struct login {
+	struct login *next, *prev;
+	struct zkd *d;
+	struct ipc_conn *conn;
+	enum lstate st;
+	uint32_t result;
+	const char *reason;
+	char user[ZK_MAX_USER + 1];
+	char service[ZK_MAX_SERVICE + 1];
+	char rhost[ZK_MAX_RHOST + 1];
+	char sub[256];
+	uid_t caller;
+	int64_t max_age;            /* < 0: none */
+	int64_t deadline;           /* monotonic seconds */
+	char state[SECRET_CHARS + 1];
+	char nonce[SECRET_CHARS + 1];
+	char verifier[SECRET_CHARS + 1];
+	struct event *expiry;
+	struct exchange *x;
+	struct evhttp_request *browser; /* waiting for the result page */
+};
+
+static const char *result_word(uint32_t r)
+{
+	switch (r) {
+	case ZK_R_OK: return "granted";
+	case ZK_R_DENIED:
+	case ZK_R_WRONG_USER:
+	case ZK_R_BAD_TOKEN: return "denied";
+	case ZK_R_EXPIRED: return "expired";
+	case ZK_R_CANCELLED: return "cancelled";
+	case ZK_R_NOT_ALLOWED:
+	case ZK_R_UNKNOWN_USER:
+	case ZK_R_BUSY:
+	case ZK_R_BAD_REQUEST: return "refused";
+	default: return "error";
+	}
+}
+
+/* Copies s for a quoted log field: no quotes or backslashes inside
+ * (control characters are replaced by log.c). */
+static const char *q(const char *s, char *buf, size_t n)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i + 1 < n; i++)
+		buf[i] = (s[i] == '"' || s[i] == '\\') ? '?' : s[i];
+	buf[i] = '\0';
+	return buf;
+}
+
+static void log_outcome(const char *user, const char *sub, const char *service,
+			const char *rhost, uint32_t result, const char *reason, uid_t caller)
+{
+	char u[ZK_MAX_USER + 1], s[256], sv[ZK_MAX_SERVICE + 1], r[ZK_MAX_RHOST + 1];
+
+	zk_log(result == ZK_R_OK ? LOG_INFO : LOG_NOTICE,
+	       "login user=\"%s\" sub=\"%s\" service=\"%s\" rhost=\"%s\" uid=%u result=%s reason=%s",
+	       q(user, u, sizeof(u)), q(sub, s, sizeof(s)), q(service, sv, sizeof(sv)),
+	       q(rhost, r, sizeof(r)), (unsigned)caller, result_word(result), reason);
+}
+
+static void browser_closed(struct evhttp_connection *evcon, void *arg)
+{
+	struct login *l = arg;
+
+	l->browser = NULL;
+}
+
+static void browser_page(struct login *l)
+{
+	struct evhttp_request *req = l->browser;
+	char text[1024];
+	const char *title;
+	int status = 200;
+
+	if (req == NULL)
+		return;
+	l->browser = NULL;
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req), NULL, NULL);
+	switch (l->result) {
+	case ZK_R_OK:
+		title = "Signed in";
+		snprintf(text, sizeof(text), "You are signed in as %s on %s (%s). "
+			 "You can close this page and return to your terminal.",
+			 l->user, l->d->hostname, l->service);
+		break;
+	case ZK_R_WRONG_USER:
+		title = "Not allowed";
+		status = 403;
+		snprintf(text, sizeof(text), "This identity may not sign in as %s on %s.",
+			 l->user, l->d->hostname);
+		break;
+	case ZK_R_DENIED:
+		title = "Sign-in denied";
+		status = 403;
+		snprintf(text, sizeof(text), "The sign-in as %s on %s was denied.",
+			 l->user, l->d->hostname);
+		break;
+	default:
+		title = "Sign-in failed";
+		status = 403;
+		snprintf(text, sizeof(text), "The sign-in as %s on %s did not succeed. "
+			 "Start again from the login prompt.", l->user, l->d->hostname);
+		break;
+	}
+	listener_reply(req, status, title, text);
+}
+
+/* The one way a login reaches its verdict. */
+static void finish(struct login *l, uint32_t result, const char *reason)
+{
+	enum lstate was = l->st;
+
+	if (was == L_DONE)
+		return;
+	l->st = L_DONE;
+	l->result = result;
+	l->reason = reason;
+	l->d->n_pending--;
+	if (l->x) {
+		provider_exchange_cancel(l->x);
+		l->x = NULL;
+	}
+	if (l->expiry)
+		event_del(l->expiry);
+	zk_wipe(l->state, sizeof(l->state));
+	zk_wipe(l->nonce, sizeof(l->nonce));
+	zk_wipe(l->verifier, sizeof(l->verifier));
+	log_outcome(l->user, l->sub, l->service, l->rhost, result, reason, l->caller);
+	browser_page(l);
+	if (l->conn == NULL)
+		return;
+	if (was == L_WAIT_PROVIDER)
+		ipc_refuse(l->conn, result); /* no challenge went out: answer START */
+	else
+		ipc_login_done(l->conn);
+}
+
+uint32_t flow_result(const struct login *l, const char **user)
+{
+	if (l->st != L_DONE)
+		return ZK_R_PENDING;
+	if (user)
+		*user = l->result == ZK_R_OK ? l->user : NULL;
+	return l->result;
+}
+
+static void expired(evutil_socket_t fd, short what, void *arg)
+{
+	finish(arg, ZK_R_EXPIRED, "flow_timeout");
+}
+
+static int make_secret(char out[SECRET_CHARS + 1])
+{
+	unsigned char raw[SECRET_BYTES];
+
+	if (zk_random(raw, sizeof(raw)) < 0)
+		return -1;
+	zk_b64url_encode(raw, sizeof(raw), out);
+	zk_wipe(raw, sizeof(raw));
+	return 0;
+}
+
+/* Appends &key=value (or ?key=value) with value percent-encoded. */
+static int url_param(char *buf, size_t cap, size_t *len, const char *key, const char *val)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = *len;
+	int w;
+
+	w = snprintf(buf + n, cap - n, "%c%s=", strchr(buf, '?') ? '&' : '?', key);
+	if (w < 0 || (size_t)w >= cap - n)
+		return -1;
+	n += (size_t)w;
+	for (; *val; val++) {
+		unsigned char ch = (unsigned char)*val;
+
+		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+			if (cap - n < 2)
+				return -1;
+			buf[n++] = (char)ch;
+		} else {
+			if (cap - n < 4)
+				return -1;
+			buf[n++] = '%';
+			buf[n++] = hex[ch >> 4];
+			buf[n++] = hex[ch & 15];
+		}
+	}
+	buf[n] = '\0';
+	*len = n;
+	return 0;
+}
+
+static int build_url(const struct login *l, char *buf, size_t cap)
+{
+	const struct zkd *d = l->d;
+	unsigned char hash[EVP_MAX_MD_SIZE];
+	unsigned int hlen = 0;
+	char challenge[SECRET_CHARS + 1];
+	char num[24];
+	size_t len;
+	int rc = -1;
+
+	if (EVP_Digest(l->verifier, strlen(l->verifier), hash, &hlen, EVP_sha256(), NULL) != 1 ||
+	    hlen != 32)
+		return -1;
+	zk_b64url_encode(hash, hlen, challenge);
+	len = (size_t)snprintf(buf, cap, "%s", d->prov.authorization_endpoint);
+	if (len >= cap)
+		return -1;
+	if (url_param(buf, cap, &len, "response_type", "code") < 0 ||
+	    url_param(buf, cap, &len, "client_id", d->cfg.client_id) < 0 ||
+	    url_param(buf, cap, &len, "redirect_uri", d->cfg.redirect_uri) < 0 ||
+	    url_param(buf, cap, &len, "scope", d->cfg.scopes) < 0 ||
+	    url_param(buf, cap, &len, "state", l->state) < 0 ||
+	    url_param(buf, cap, &len, "nonce", l->nonce) < 0 ||
+	    url_param(buf, cap, &len, "code_challenge", challenge) < 0 ||
+	    url_param(buf, cap, &len, "code_challenge_method", "S256") < 0)
+		goto out;
+	if (l->max_age >= 0) {
+		snprintf(num, sizeof(num), "%lld", (long long)l->max_age);
+		if (url_param(buf, cap, &len, "max_age", num) < 0)
+			goto out;
+		if (l->max_age == 0 && url_param(buf, cap, &len, "prompt", "login") < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
+static void send_challenge(struct login *l)
+{
+	struct zk_challenge ch;
+	int64_t left = l->deadline - zkd_now_mono();
+
+	memset(&ch, 0, sizeof(ch));
+	if (build_url(l, ch.url, sizeof(ch.url)) < 0) {
+		zk_log(LOG_ERR, "authorization URL longer than %u bytes", ZK_MAX_URL);
+		finish(l, ZK_R_INTERNAL, "url_too_long");
+		return;
+	}
+	ch.expires_in = left > 0 ? (uint32_t)left : 0;
+	snprintf(ch.host, sizeof(ch.host), "%s", l->d->hostname);
+	l->st = L_WAIT_BROWSER;
+	ipc_send_challenge(l->conn, &ch);
+	zk_wipe(ch.url, sizeof(ch.url));
+}
+
+unsigned flow_pending_for(const struct zkd *d, const char *user)
+{
+	const struct login *l;
+	unsigned n = 0;
+
+	for (l = d->logins; l; l = l->next)
+		if (l->st != L_DONE && strcmp(l->user, user) == 0)
+			n++;
+	return n;
+}
+
+static bool plain_text(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+void flow_start(struct zkd *d, struct ipc_conn *c, const struct zk_start *m, uid_t caller)
+{
+	struct passwd pw, *pwp = NULL;
+	char pwbuf[4096];
+	struct login *l = NULL;
+	struct timeval tv = { d->cfg.flow_timeout, 0 };
+	uint32_t refusal = ZK_R_INTERNAL;
+	const char *why = "internal";
+
+	if (m->user[0] == '\0' || !plain_text(m->user) || !plain_text(m->service) ||
+	    !plain_text(m->rhost) || !plain_text(m->tty) ||
+	    (m->max_age != ZK_NO_MAX_AGE && m->max_age > MAX_AGE_LIMIT)) {
+		refusal = ZK_R_BAD_REQUEST;
+		why = "bad_request";
+		goto refuse;
+	}
+	if (getpwnam_r(m->user, &pw, pwbuf, sizeof(pwbuf), &pwp) != 0 || pwp == NULL) {
+		refusal = ZK_R_UNKNOWN_USER;
+		why = "unknown_user";
+		goto refuse;
+	}
+	/* Root (sshd, login, sudo) may ask for anyone; anyone else, such as
+	 * a screen locker, only for itself. */
+	if (caller != 0 && caller != pw.pw_uid) {
+		refusal = ZK_R_NOT_ALLOWED;
+		why = "caller_not_allowed";
+		goto refuse;
+	}
+	if (d->n_pending >= d->cfg.max_pending ||
+	    flow_pending_for(d, m->user) >= d->cfg.max_pending_per_user) {
+		refusal = ZK_R_BUSY;
+		why = "too_many_pending";
+		goto refuse;
+	}
+
+	l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		goto refuse;
+	l->d = d;
+	l->conn = c;
+	l->st = L_WAIT_PROVIDER;
+	l->caller = caller;
+	l->max_age = m->max_age == ZK_NO_MAX_AGE ? -1 : (int64_t)m->max_age;
+	snprintf(l->user, sizeof(l->user), "%s", m->user);
+	snprintf(l->service, sizeof(l->service), "%s", m->service);
+	snprintf(l->rhost, sizeof(l->rhost), "%s", m->rhost);
+	l->deadline = zkd_now_mono() + d->cfg.flow_timeout;
+	if (make_secret(l->state) < 0 || make_secret(l->nonce) < 0 ||
+	    make_secret(l->verifier) < 0) {
+		zk_log(LOG_ERR, "random generator failed");
+		goto refuse;
+	}
+	l->expiry = evtimer_new(d->base, expired, l);
+	if (l->expiry == NULL || evtimer_add(l->expiry, &tv) < 0)
+		goto refuse;
+
+	l->next = d->logins;
+	if (d->logins)
+		d->logins->prev = l;
+	d->logins = l;
+	d->n_pending++;
+	ipc_bind_login(c, l);
+	if (d->prov.ready)
+		send_challenge(l);
+	else
+		provider_ensure(d); /* calls flow_provider_ready() later */
+	return;
+
+refuse:
+	if (l) {
+		if (l->expiry)
+			event_free(l->expiry);
+		zk_freezero(l, sizeof(*l));
+	}
+	log_outcome(m->user, "", m->service, m->rhost, refusal, why, caller);
+	ipc_refuse(c, refusal);
+}
+
+void flow_provider_ready(struct zkd *d, bool ok)
+{
+	struct login *l, *next;
+
+	for (l = d->logins; l; l = next) {
+		next = l->next;
+		if (l->st != L_WAIT_PROVIDER)
+			continue;
+		if (ok)
+			send_challenge(l);
+		else
+			finish(l, ZK_R_PROVIDER, "provider_unavailable");
+	}
+}
+
+static void token_done(void *arg, const struct token_result *r)
+{
+	struct login *l = arg;
+	struct zk_accounts *map = NULL;
+	char err[512];
+
+	l->x = NULL;
+	if (r->result != ZK_R_OK) {
+		finish(l, r->result, r->reason);
+		return;
+	}
+	snprintf(l->sub, sizeof(l->sub), "%s", r->sub);
+	/* Read the map for every decision, so an edit applies at once. */
+	if (zk_accounts_load(l->d->cfg.map_file, &map, err, sizeof(err)) < 0) {
+		zk_log(LOG_ERR, "account map: %s", err);
+		finish(l, ZK_R_INTERNAL, "map_unreadable");
+		return;
+	}
+	if (zk_accounts_allows(map, l->sub, l->user))
+		finish(l, ZK_R_OK, "mapped");
+	else
+		finish(l, ZK_R_WRONG_USER, "wrong_user");
+	zk_accounts_free(map);
+}
+
+void flow_callback(struct zkd *d, struct evhttp_request *req, const char *state,
+		   const char *code, const char *error)
+{
+	struct login *l;
+
+	for (l = d->logins; l; l = l->next)
+		if (l->st == L_WAIT_BROWSER && state && zk_streq_ct(l->state, state))
+			break;
+	if (l == NULL) {
+		zk_log(LOG_NOTICE, "callback: no pending login has this state (forged, replayed or expired)");
+		listener_reply(req, 400, "Sign-in link not valid",
+			       "This sign-in is unknown, already used or expired. "
+			       "Start again from the login prompt.");
+		return;
+	}
+	/* Single use: from here on this state matches nothing. */
+	l->st = L_EXCHANGING;
+	l->browser = req;
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req), browser_closed, l);
+	if (error) {
+		finish(l, ZK_R_DENIED, strcmp(error, "access_denied") == 0 ?
+		       "denied_at_provider" : "provider_error");
+		return;
+	}
+	if (code == NULL || code[0] == '\0') {
+		finish(l, ZK_R_DENIED, "no_code");
+		return;
+	}
+	l->x = provider_exchange(d, code, l->verifier, l->nonce, l->max_age, token_done, l);
+}
+
+static void login_free(struct zkd *d, struct login *l)
+{
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		d->logins = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	if (l->expiry)
+		event_free(l->expiry);
+	zk_freezero(l, sizeof(*l));
+}
+
+void flow_conn_closed(struct zkd *d, struct login *l)
+{
+	l->conn = NULL;
+	finish(l, ZK_R_CANCELLED, "connection_closed");
+	login_free(d, l);
+}
+
+void flow_free_all(struct zkd *d)
+{
+	while (d->logins) {
+		struct login *l = d->logins;
+
+		l->conn = NULL;
+		finish(l, ZK_R_CANCELLED, "shutdown");
+		login_free(d, l);
+	}
+}

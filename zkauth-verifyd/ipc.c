@@ -1,0 +1,320 @@
+/* The daemon's end of the module socket: accept, authenticate the caller
+ * with SO_PEERCRED, read frames, hand them to the login flow, answer. */
+#include "daemon.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+/* A module has this long to send START, and a connection at most this many
+ * seconds of silence while no login is pending. */
+#define IPC_HELLO_TIMEOUT 10
+/* Connections beyond max_pending + this slack are refused at accept. */
+#define IPC_CONN_SLACK 16
+
+enum conn_state { C_NEW, C_STARTED, C_DONE };
+
+struct ipc_conn {
+	struct zkd *d;
+	struct bufferevent *bev;
+	uid_t uid;
+	enum conn_state state;
+	struct login *login;
+	struct event *wait_timer;   /* armed while a WAIT is held */
+	bool waiting;
+	struct ipc_conn *next, *prev;
+};
+
+static void conn_free(struct ipc_conn *c)
+{
+	if (c == NULL)
+		return;
+	if (c->login)
+		flow_conn_closed(c->d, c->login);
+	if (c->wait_timer)
+		event_free(c->wait_timer);
+	if (c->bev)
+		bufferevent_free(c->bev);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		c->d->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->d->n_conns--;
+	free(c);
+}
+
+/* Never frees c: callers up the stack still hold it. A connection whose
+ * reply cannot be queued is marked done and closes when the peer goes. */
+static void conn_send(struct ipc_conn *c, const uint8_t *buf, ssize_t n)
+{
+	if (n < 0 || bufferevent_write(c->bev, buf, (size_t)n) != 0) {
+		zk_log(LOG_ERR, "ipc: cannot queue a reply");
+		c->state = C_DONE;
+	}
+}
+
+static void send_verdict(struct ipc_conn *c, uint32_t result, const char *user)
+{
+	struct zk_verdict v;
+	uint8_t buf[ZK_MAX_FRAME];
+
+	memset(&v, 0, sizeof(v));
+	v.result = result;
+	if (result == ZK_R_OK && user)
+		snprintf(v.user, sizeof(v.user), "%s", user);
+	conn_send(c, buf, zk_proto_encode_verdict(&v, buf, sizeof(buf)));
+}
+
+/* A refusal ends the conversation: reply, then close once flushed. */
+static void refuse(struct ipc_conn *c, uint32_t result)
+{
+	c->state = C_DONE;
+	send_verdict(c, result, NULL);
+}
+
+void ipc_send_challenge(struct ipc_conn *c, const struct zk_challenge *m)
+{
+	uint8_t buf[ZK_MAX_FRAME];
+
+	conn_send(c, buf, zk_proto_encode_challenge(m, buf, sizeof(buf)));
+}
+
+static void deliver(struct ipc_conn *c)
+{
+	const char *user = NULL;
+	uint32_t r = flow_result(c->login, &user);
+
+	if (c->wait_timer)
+		event_del(c->wait_timer);
+	c->waiting = false;
+	send_verdict(c, r, user);
+}
+
+void ipc_login_done(struct ipc_conn *c)
+{
+	if (c->waiting)
+		deliver(c);
+}
+
+static void wait_expired(evutil_socket_t fd, short what, void *arg)
+{
+	struct ipc_conn *c = arg;
+
+	c->waiting = false;
+	send_verdict(c, ZK_R_PENDING, NULL);
+}
+
+static void handle_frame(struct ipc_conn *c, uint8_t type, const uint8_t *body, size_t len)
+{
+	if (type == ZK_MSG_START && c->state == C_NEW) {
+		struct zk_start m;
+
+		if (zk_proto_decode_start(body, len, &m) < 0) {
+			zk_log(LOG_WARNING, "ipc: malformed START from uid %u", (unsigned)c->uid);
+			refuse(c, ZK_R_BAD_REQUEST);
+			return;
+		}
+		c->state = C_STARTED;
+		bufferevent_set_timeouts(c->bev, NULL, NULL);
+		flow_start(c->d, c, &m, c->uid);
+		return;
+	}
+	if (type == ZK_MSG_WAIT && c->state == C_STARTED && c->login && !c->waiting) {
+		struct zk_wait w;
+		struct timeval tv;
+
+		if (zk_proto_decode_wait(body, len, &w) < 0) {
+			refuse(c, ZK_R_BAD_REQUEST);
+			return;
+		}
+		if (flow_result(c->login, NULL) != ZK_R_PENDING || w.wait_ms == 0) {
+			deliver(c);
+			return;
+		}
+		if (c->wait_timer == NULL)
+			c->wait_timer = evtimer_new(c->d->base, wait_expired, c);
+		if (c->wait_timer == NULL) {
+			refuse(c, ZK_R_INTERNAL);
+			return;
+		}
+		tv.tv_sec = w.wait_ms / 1000;
+		tv.tv_usec = (w.wait_ms % 1000) * 1000;
+		c->waiting = true;
+		evtimer_add(c->wait_timer, &tv);
+		return;
+	}
+	/* Anything else is out of order for this connection's state: end it
+	 * (the login, if any, is cancelled with the connection). */
+	zk_log(LOG_WARNING, "ipc: unexpected message %u from uid %u", type, (unsigned)c->uid);
+	refuse(c, ZK_R_BAD_REQUEST);
+}
+
+static void conn_read(struct bufferevent *bev, void *arg)
+{
+	struct ipc_conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	uint8_t frame[ZK_MAX_FRAME];
+
+	while (c->state != C_DONE) {
+		size_t avail = evbuffer_get_length(in);
+		uint8_t type;
+		uint32_t blen;
+
+		if (avail < ZK_HDR_LEN)
+			return;
+		if (evbuffer_copyout(in, frame, ZK_HDR_LEN) != ZK_HDR_LEN ||
+		    zk_proto_parse_header(frame, &type, &blen) < 0) {
+			zk_log(LOG_WARNING, "ipc: bad frame header from uid %u", (unsigned)c->uid);
+			refuse(c, ZK_R_BAD_REQUEST);
+			return;
+		}
+		if (avail < ZK_HDR_LEN + blen)
+			return;
+		evbuffer_remove(in, frame, ZK_HDR_LEN + blen);
+		handle_frame(c, type, frame + ZK_HDR_LEN, blen);
+	}
+	/* Done: ignore whatever else the peer sends. */
+	evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void conn_written(struct bufferevent *bev, void *arg)
+{
+	struct ipc_conn *c = arg;
+
+	if (c->state == C_DONE)
+		conn_free(c);
+}
+
+static void conn_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct ipc_conn *c = arg;
+
+	if (what & BEV_EVENT_TIMEOUT)
+		zk_log(LOG_INFO, "ipc: uid %u sent nothing in time", (unsigned)c->uid);
+	/* EOF, error or timeout: the login bound to this connection ends. */
+	conn_free(c);
+}
+
+static void on_accept(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *sa,
+		      int socklen, void *arg)
+{
+	struct zkd *d = arg;
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	struct ipc_conn *c;
+	struct timeval hello = { IPC_HELLO_TIMEOUT, 0 };
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 || clen != sizeof(cred)) {
+		zk_log(LOG_ERR, "ipc: SO_PEERCRED: %s", strerror(errno));
+		close(fd);
+		return;
+	}
+	if (d->n_conns >= d->cfg.max_pending + IPC_CONN_SLACK) {
+		zk_log(LOG_WARNING, "ipc: too many connections, refusing uid %u", (unsigned)cred.uid);
+		close(fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		close(fd);
+		return;
+	}
+	c->d = d;
+	c->uid = cred.uid;
+	c->bev = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		close(fd);
+		free(c);
+		return;
+	}
+	d->n_conns++;
+	c->next = d->conns;
+	if (d->conns)
+		d->conns->prev = c;
+	d->conns = c;
+	bufferevent_setcb(c->bev, conn_read, conn_written, conn_event, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, ZK_MAX_FRAME * 2);
+	bufferevent_set_timeouts(c->bev, &hello, NULL);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+void ipc_bind_login(struct ipc_conn *c, struct login *l)
+{
+	c->login = l;
+}
+
+void ipc_refuse(struct ipc_conn *c, uint32_t result)
+{
+	refuse(c, result);
+}
+
+int ipc_listen(struct zkd *d)
+{
+	const char *path = d->cfg.socket_path;
+	struct sockaddr_un sun;
+	struct stat st;
+	int fd = -1;
+	mode_t old;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		zk_log(LOG_ERR, "socket path too long: %s", path);
+		return -1;
+	}
+	/* A stale socket from an earlier run is replaced; anything else at
+	 * that path is left alone. */
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			zk_log(LOG_ERR, "%s exists and is not a socket", path);
+			return -1;
+		}
+		unlink(path);
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		goto fail;
+	/* Anyone may connect (screen lockers run as the user); who may ask
+	 * for what is decided per connection from SO_PEERCRED. */
+	old = umask(0111);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		umask(old);
+		goto fail;
+	}
+	umask(old);
+	d->ipc = evconnlistener_new(d->base, on_accept, d,
+				    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 64, fd);
+	if (d->ipc == NULL)
+		goto fail;
+	return 0;
+fail:
+	zk_log(LOG_ERR, "cannot listen on %s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+void ipc_close(struct zkd *d)
+{
+	while (d->conns)
+		conn_free(d->conns);
+	if (d->ipc) {
+		evconnlistener_free(d->ipc);
+		d->ipc = NULL;
+		unlink(d->cfg.socket_path);
+	}
+}

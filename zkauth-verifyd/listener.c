@@ -1,0 +1,162 @@
+/* The callback listener: the browser comes back here from the provider.
+ * Only the callback path is served; the page it gets says what happened
+ * and never shows a code or a token. */
+#include "daemon.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <sys/queue.h>
+
+#define LISTENER_MAX_HEADERS 8192
+#define LISTENER_MAX_BODY    1024
+#define LISTENER_TIMEOUT     30
+
+/* Escapes for HTML text. */
+static void add_text(struct evbuffer *b, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '<': evbuffer_add(b, "&lt;", 4); break;
+		case '>': evbuffer_add(b, "&gt;", 4); break;
+		case '&': evbuffer_add(b, "&amp;", 5); break;
+		case '"': evbuffer_add(b, "&quot;", 6); break;
+		case '\'': evbuffer_add(b, "&#39;", 5); break;
+		default: evbuffer_add(b, s, 1); break;
+		}
+	}
+}
+
+void listener_reply(struct evhttp_request *req, int status, const char *title, const char *text)
+{
+	struct evbuffer *b = evbuffer_new();
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+
+	if (b == NULL) {
+		evhttp_send_error(req, 500, NULL);
+		return;
+	}
+	evbuffer_add_printf(b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+			    "<meta name=\"viewport\" content=\"width=device-width\"><title>");
+	add_text(b, title);
+	evbuffer_add_printf(b, "</title></head>\n<body style=\"font-family:sans-serif;"
+			    "max-width:32em;margin:3em auto\"><h1>");
+	add_text(b, title);
+	evbuffer_add_printf(b, "</h1>\n<p>");
+	add_text(b, text);
+	evbuffer_add_printf(b, "</p>\n</body></html>\n");
+	evhttp_add_header(h, "Content-Type", "text/html; charset=utf-8");
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+	evhttp_add_header(h, "X-Frame-Options", "DENY");
+	evhttp_add_header(h, "Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'");
+	evhttp_send_reply(req, status, status == 200 ? "OK" : "Error", b);
+	evbuffer_free(b);
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+	struct zkd *d = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+	struct evkeyvalq params;
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+		evhttp_send_error(req, 405, NULL);
+		return;
+	}
+	if (path == NULL || strcmp(path, d->callback_path) != 0) {
+		evhttp_send_error(req, 404, NULL);
+		return;
+	}
+	TAILQ_INIT(&params);
+	if (query == NULL || evhttp_parse_query_str(query, &params) != 0) {
+		listener_reply(req, 400, "Bad request", "This is not a sign-in response.");
+		evhttp_clear_headers(&params);
+		return;
+	}
+	/* The module shows the outcome; the log never gets code or state. */
+	flow_callback(d, req, evhttp_find_header(&params, "state"),
+		      evhttp_find_header(&params, "code"), evhttp_find_header(&params, "error"));
+	evhttp_clear_headers(&params);
+}
+
+/* Splits "HOST:PORT" or "[V6]:PORT". */
+static int split_listen(const char *spec, char *host, size_t hcap, unsigned short *port)
+{
+	const char *colon;
+	const char *h = spec;
+	size_t hl;
+	unsigned long p;
+	char *end;
+
+	if (spec[0] == '[') {
+		const char *close = strchr(spec, ']');
+
+		if (close == NULL || close[1] != ':')
+			return -1;
+		h = spec + 1;
+		hl = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strrchr(spec, ':');
+		if (colon == NULL)
+			return -1;
+		hl = (size_t)(colon - spec);
+	}
+	if (hl == 0 || hl >= hcap)
+		return -1;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	p = strtoul(colon + 1, &end, 10);
+	if (*end || p == 0 || p > 65535)
+		return -1;
+	*port = (unsigned short)p;
+	return 0;
+}
+
+int listener_start(struct zkd *d)
+{
+	char host[256];
+	unsigned short port;
+
+	if (d->cfg.tls_certificate || d->cfg.tls_private_key) {
+		zk_log(LOG_ERR, "tls_certificate/tls_private_key: TLS on the listener is not "
+		       "available in this version; put a TLS proxy in front");
+		return -1;
+	}
+	if (split_listen(d->cfg.listen, host, sizeof(host), &port) < 0) {
+		zk_log(LOG_ERR, "listen: cannot parse '%s'", d->cfg.listen);
+		return -1;
+	}
+	d->listener = evhttp_new(d->base);
+	if (d->listener == NULL)
+		return -1;
+	evhttp_set_max_headers_size(d->listener, LISTENER_MAX_HEADERS);
+	evhttp_set_max_body_size(d->listener, LISTENER_MAX_BODY);
+	evhttp_set_timeout(d->listener, LISTENER_TIMEOUT);
+	evhttp_set_allowed_methods(d->listener, EVHTTP_REQ_GET);
+	evhttp_set_gencb(d->listener, on_request, d);
+	if (evhttp_bind_socket(d->listener, host, port) != 0) {
+		zk_log(LOG_ERR, "cannot listen on %s", d->cfg.listen);
+		evhttp_free(d->listener);
+		d->listener = NULL;
+		return -1;
+	}
+	d->listener_port = port;
+	return 0;
+}
+
+void listener_stop(struct zkd *d)
+{
+	if (d->listener) {
+		evhttp_free(d->listener);
+		d->listener = NULL;
+	}
+}

@@ -1,0 +1,210 @@
+/* zkauth-verifyd: the local daemon behind pam_zkauth.so. Runs in the
+ * foreground (systemd style) with one event loop. */
+#include "daemon.h"
+#include "http.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+
+#define SECRET_MAX 4096
+
+int64_t zkd_now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+int64_t zkd_now_wall(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: zkauth-verifyd [-c FILE] [--log-stderr] [--debug]\n"
+		"       zkauth-verifyd --check-config [-c FILE]\n"
+		"       zkauth-verifyd --version | --help\n"
+		"\n"
+		"Verifies OpenID Connect logins for pam_zkauth.so. Runs in the foreground.\n"
+		"\n"
+		"  -c, --config FILE   configuration file (default " ZK_CONFIG_DEFAULT_PATH ")\n"
+		"  -t, --check-config  validate the configuration and exit\n"
+		"  -e, --log-stderr    log to standard error instead of syslog\n"
+		"  -d, --debug         log debugging details (never secrets)\n"
+		"  -V, --version       print the version and exit\n"
+		"  -h, --help          print this help and exit\n");
+}
+
+/* The path part of redirect_uri: what the listener serves. */
+static char *callback_path(const char *uri)
+{
+	const char *p = strstr(uri, "://");
+	const char *end;
+
+	if (p == NULL)
+		return NULL;
+	p = strchr(p + 3, '/');
+	if (p == NULL)
+		return strdup("/");
+	end = p + strcspn(p, "?#");
+	return strndup(p, (size_t)(end - p));
+}
+
+/* Checks that go beyond the file's syntax: secrets readable and tight. */
+static int load_secrets(struct zkd *d)
+{
+	char err[512];
+
+	if (d->cfg.client_secret_file == NULL)
+		return 0;
+	if (zk_read_secret_file(d->cfg.client_secret_file, SECRET_MAX, &d->client_secret,
+				&d->client_secret_len, err, sizeof(err)) < 0) {
+		zk_log(LOG_ERR, "client_secret_file: %s", err);
+		return -1;
+	}
+	if (d->client_secret_len == 0) {
+		zk_log(LOG_ERR, "client_secret_file %s is empty", d->cfg.client_secret_file);
+		return -1;
+	}
+	return 0;
+}
+
+static int check_supported(const struct zk_config *c)
+{
+	const char *what = NULL;
+
+	if (c->flow == ZK_FLOW_DEVICE)
+		what = "flow = device";
+	else if (c->profile == ZK_PROFILE_ZEROAUTH)
+		what = "profile = zeroauth";
+	else if (c->token_auth_method == ZK_AUTH_PRIVATE_KEY_JWT)
+		what = "token_auth_method = private_key_jwt";
+	else if (c->tls_certificate || c->tls_private_key)
+		what = "TLS on the listener";
+	else if (c->require_groups)
+		what = "require_groups";
+	if (what) {
+		zk_log(LOG_ERR, "%s is not supported by this version", what);
+		return -1;
+	}
+	return 0;
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct zkd *d = arg;
+
+	if (sig == SIGHUP) {
+		zk_log(LOG_NOTICE, "SIGHUP: reloading is not supported yet; restart to apply changes");
+		return;
+	}
+	zk_log(LOG_INFO, "stopping on signal %d", (int)sig);
+	event_base_loopexit(d->base, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 't' },
+		{ "log-stderr", no_argument, NULL, 'e' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct zkd d;
+	struct event *sigs[4] = { NULL };
+	const int signums[4] = { SIGTERM, SIGINT, SIGHUP, 0 };
+	bool check = false, to_stderr = false, debug = false;
+	char err[1024];
+	int opt, i, rc = 1;
+
+	memset(&d, 0, sizeof(d));
+	d.config_path = ZK_CONFIG_DEFAULT_PATH;
+	while ((opt = getopt_long(argc, argv, "c:tedVh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': d.config_path = optarg; break;
+		case 't': check = true; break;
+		case 'e': to_stderr = true; break;
+		case 'd': debug = true; break;
+		case 'V': printf("zkauth-verifyd %s\n", ZK_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	zk_log_open(to_stderr || check, debug);
+
+	if (zk_config_load(d.config_path, &d.cfg, err, sizeof(err)) < 0) {
+		zk_log(LOG_ERR, "%s", err);
+		return 1;
+	}
+	if (check_supported(&d.cfg) < 0 || load_secrets(&d) < 0)
+		goto out;
+	d.callback_path = d.cfg.redirect_uri ? callback_path(d.cfg.redirect_uri) : NULL;
+	if (d.callback_path == NULL) {
+		zk_log(LOG_ERR, "redirect_uri: no path");
+		goto out;
+	}
+	if (check) {
+		printf("%s: OK\n", d.config_path);
+		rc = 0;
+		goto out;
+	}
+	if (gethostname(d.hostname, sizeof(d.hostname) - 1) < 0)
+		snprintf(d.hostname, sizeof(d.hostname), "localhost");
+
+	/* A module that goes away mid-write must not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+	d.base = event_base_new();
+	if (d.base == NULL)
+		goto out;
+	for (i = 0; signums[i]; i++) {
+		sigs[i] = evsignal_new(d.base, signums[i], on_signal, &d);
+		if (sigs[i] == NULL || evsignal_add(sigs[i], NULL) < 0)
+			goto out;
+	}
+	d.http = zk_http_new(d.base, d.cfg.ca_file);
+	if (d.http == NULL) {
+		zk_log(LOG_ERR, "cannot set up the HTTP client");
+		goto out;
+	}
+	if (listener_start(&d) < 0 || ipc_listen(&d) < 0 || provider_init(&d) < 0)
+		goto out;
+	zk_log(LOG_INFO, "ready: socket %s, callback listener %s", d.cfg.socket_path, d.cfg.listen);
+	if (event_base_dispatch(d.base) < 0)
+		goto out;
+	rc = 0;
+out:
+	ipc_close(&d);      /* closing each connection cancels its login */
+	flow_free_all(&d);
+	listener_stop(&d);
+	provider_free(&d);
+	zk_http_free(d.http);
+	for (i = 0; sigs[i]; i++)
+		event_free(sigs[i]);
+	if (d.base)
+		event_base_free(d.base);
+	zk_freezero(d.client_secret, d.client_secret_len);
+	free(d.callback_path);
+	zk_config_free(&d.cfg);
+	return rc;
+}

@@ -1,0 +1,453 @@
+/* The provider side: discovery, the JWKS cache and the code exchange with
+ * verification of the identity token. All calls are asynchronous. */
+#include "daemon.h"
+#include "jwks.h"
+#include "jwt.h"
+#include "http.h"
+#include "log.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+/* An unknown kid refetches the JWKS at most once per this many seconds. */
+#define JWKS_COOLDOWN 60
+#define DISCOVERY_MAX (64u * 1024u)
+#define TOKEN_RESPONSE_MAX (64u * 1024u)
+#define FORM_MAX 8192u
+
+struct exchange {
+	struct zkd *d;
+	struct zk_http_call *call;
+	token_cb cb;
+	void *arg;
+	char nonce[64];
+	bool check_nonce;
+	int64_t max_age;
+	char *token;                /* kept only while waiting for the JWKS */
+	size_t token_len;
+	struct exchange *next;      /* in prov.jwks_waiters */
+};
+
+static void set_str(char **dst, const char *src)
+{
+	free(*dst);
+	*dst = src ? strdup(src) : NULL;
+}
+
+/* Takes a URL member of the discovery document; NULL when absent or not
+ * acceptable (wrong type, plain http to a remote host). */
+static const char *disc_url(const cJSON *doc, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, name);
+
+	if (!cJSON_IsString(v) || !zk_url_allowed(v->valuestring))
+		return NULL;
+	return v->valuestring;
+}
+
+static void discovered(void *arg, int err, long status, const char *body, size_t len)
+{
+	struct zkd *d = arg;
+	struct provider *p = &d->prov;
+	cJSON *doc = NULL;
+	const cJSON *iss;
+	const char *a, *t, *j;
+	bool ok = false;
+
+	p->disc_call = NULL;
+	p->discovering = false;
+	if (err || status != 200) {
+		zk_log(LOG_ERR, "discovery at %s failed (%s %ld)", d->cfg.issuer,
+		       err ? "transport error" : "HTTP", status);
+		goto out;
+	}
+	doc = cJSON_ParseWithLength(body, len);
+	if (!cJSON_IsObject(doc)) {
+		zk_log(LOG_ERR, "discovery document is not a JSON object");
+		goto out;
+	}
+	/* The document speaks for our issuer only if it names it exactly. */
+	iss = cJSON_GetObjectItemCaseSensitive(doc, "issuer");
+	if (!cJSON_IsString(iss) || strcmp(iss->valuestring, d->cfg.issuer) != 0) {
+		zk_log(LOG_ERR, "discovery document names another issuer than %s", d->cfg.issuer);
+		goto out;
+	}
+	a = d->cfg.authorization_endpoint ? d->cfg.authorization_endpoint
+					  : disc_url(doc, "authorization_endpoint");
+	t = d->cfg.token_endpoint ? d->cfg.token_endpoint : disc_url(doc, "token_endpoint");
+	j = d->cfg.jwks_uri ? d->cfg.jwks_uri : disc_url(doc, "jwks_uri");
+	if (!a || !t || !j) {
+		zk_log(LOG_ERR, "discovery document lacks a usable authorization_endpoint, "
+		       "token_endpoint or jwks_uri");
+		goto out;
+	}
+	set_str(&p->authorization_endpoint, a);
+	set_str(&p->token_endpoint, t);
+	set_str(&p->jwks_uri, j);
+	if (!p->authorization_endpoint || !p->token_endpoint || !p->jwks_uri)
+		goto out;
+	p->ready = true;
+	ok = true;
+	zk_log(LOG_INFO, "provider %s discovered", d->cfg.issuer);
+out:
+	cJSON_Delete(doc);
+	flow_provider_ready(d, ok);
+}
+
+void provider_ensure(struct zkd *d)
+{
+	struct provider *p = &d->prov;
+	char url[2048];
+	struct zk_http_req req = { 0 };
+	size_t n;
+
+	if (p->ready || p->discovering)
+		return;
+	n = strlen(d->cfg.issuer);
+	if (n && d->cfg.issuer[n - 1] == '/')
+		n--;
+	snprintf(url, sizeof(url), "%.*s/.well-known/openid-configuration", (int)n, d->cfg.issuer);
+	req.method = "GET";
+	req.url = url;
+	req.accept = "application/json";
+	req.max_body = DISCOVERY_MAX;
+	p->discovering = true;
+	p->disc_call = zk_http_start(d->http, &req, discovered, d);
+	if (p->disc_call == NULL) {
+		p->discovering = false;
+		zk_log(LOG_ERR, "cannot start discovery at %s", url);
+		flow_provider_ready(d, false);
+	}
+}
+
+int provider_init(struct zkd *d)
+{
+	struct provider *p = &d->prov;
+
+	/* Every endpoint given in the config: no discovery needed. */
+	if (d->cfg.authorization_endpoint && d->cfg.token_endpoint && d->cfg.jwks_uri) {
+		set_str(&p->authorization_endpoint, d->cfg.authorization_endpoint);
+		set_str(&p->token_endpoint, d->cfg.token_endpoint);
+		set_str(&p->jwks_uri, d->cfg.jwks_uri);
+		if (!p->authorization_endpoint || !p->token_endpoint || !p->jwks_uri)
+			return -1;
+		p->ready = true;
+		return 0;
+	}
+	if (d->cfg.issuer == NULL) {
+		zk_log(LOG_ERR, "no issuer to discover the endpoints from");
+		return -1;
+	}
+	provider_ensure(d);
+	return 0;
+}
+
+static void exchange_free(struct exchange *x)
+{
+	if (x == NULL)
+		return;
+	zk_freezero(x->token, x->token_len);
+	zk_freezero(x, sizeof(*x));
+}
+
+static void exchange_end(struct exchange *x, uint32_t result, const char *reason, const char *sub)
+{
+	struct token_result r;
+
+	memset(&r, 0, sizeof(r));
+	r.result = result;
+	r.reason = reason;
+	if (sub)
+		snprintf(r.sub, sizeof(r.sub), "%s", sub);
+	x->cb(x->arg, &r);
+	exchange_free(x);
+}
+
+static void verify_now(struct exchange *x, const char *token, size_t len, bool may_refetch);
+
+static void jwks_fetched(void *arg, int err, long status, const char *body, size_t len)
+{
+	struct zkd *d = arg;
+	struct provider *p = &d->prov;
+	struct zk_jwks *set = NULL;
+	struct exchange *w;
+	char msg[256];
+
+	p->jwks_call = NULL;
+	if (err || status != 200)
+		zk_log(LOG_ERR, "JWKS fetch from %s failed (%s %ld)", p->jwks_uri,
+		       err ? "transport error" : "HTTP", status);
+	else if (zk_jwks_parse(body, len, &set, msg, sizeof(msg)) < 0)
+		zk_log(LOG_ERR, "JWKS from %s rejected: %s", p->jwks_uri, msg);
+	else {
+		zk_jwks_free(p->jwks);
+		p->jwks = set;
+		zk_log(LOG_INFO, "JWKS loaded: %zu usable keys", set->n);
+	}
+	/* Everyone waiting gets one more try with whatever keys we have. */
+	while ((w = p->jwks_waiters) != NULL) {
+		p->jwks_waiters = w->next;
+		w->next = NULL;
+		verify_now(w, w->token, w->token_len, false);
+	}
+}
+
+/* Queues x until a fresh JWKS arrives. false when the cooldown forbids a
+ * fetch now (a storm of unknown kids costs one fetch per cooldown). */
+static bool wait_for_jwks(struct exchange *x, const char *token, size_t len)
+{
+	struct zkd *d = x->d;
+	struct provider *p = &d->prov;
+	int64_t now = zkd_now_mono();
+
+	if (p->jwks_call == NULL) {
+		struct zk_http_req req = { 0 };
+
+		if (p->jwks_fetched && now - p->jwks_fetched < JWKS_COOLDOWN)
+			return false;
+		req.method = "GET";
+		req.url = p->jwks_uri;
+		req.accept = "application/json";
+		req.max_body = ZK_JWKS_MAX_BYTES;
+		p->jwks_fetched = now;
+		p->jwks_call = zk_http_start(d->http, &req, jwks_fetched, d);
+		if (p->jwks_call == NULL)
+			return false;
+	}
+	if (x->token != token) {
+		x->token = malloc(len + 1);
+		if (x->token == NULL)
+			return false;
+		memcpy(x->token, token, len);
+		x->token[len] = '\0';
+		x->token_len = len;
+	}
+	x->next = p->jwks_waiters;
+	p->jwks_waiters = x;
+	return true;
+}
+
+static void verify_now(struct exchange *x, const char *token, size_t len, bool may_refetch)
+{
+	struct zkd *d = x->d;
+	struct zk_jwt_expect ex;
+	struct zk_jwt_claims claims;
+	int rc = ZK_E_KID;
+
+	memset(&ex, 0, sizeof(ex));
+	ex.issuer = d->cfg.issuer;
+	ex.client_id = d->cfg.client_id;
+	ex.nonce = x->check_nonce ? x->nonce : NULL;
+	ex.allowed_algs = d->cfg.allowed_algs;
+	ex.now = zkd_now_wall();
+	ex.clock_skew = d->cfg.clock_skew;
+	ex.max_age = x->max_age;
+	if (d->prov.jwks)
+		rc = zk_jwt_verify(token, len, d->prov.jwks, &ex, &claims);
+	if (rc == ZK_E_KID && may_refetch && wait_for_jwks(x, token, len))
+		return;
+	if (rc != ZK_JWT_OK) {
+		zk_log(LOG_NOTICE, "identity token rejected: %s", zk_jwt_strerror(rc));
+		exchange_end(x, ZK_R_BAD_TOKEN, zk_jwt_strerror(rc), NULL);
+		return;
+	}
+	exchange_end(x, ZK_R_OK, "verified", claims.sub);
+}
+
+static void token_response(void *arg, int err, long status, const char *body, size_t len)
+{
+	struct exchange *x = arg;
+	cJSON *doc = NULL;
+	const cJSON *tok, *e;
+	const char *field = x->d->cfg.profile == ZK_PROFILE_ZKAUTH ? "access_token" : "id_token";
+
+	x->call = NULL;
+	if (err) {
+		zk_log(LOG_ERR, "token endpoint unreachable or answer too large");
+		exchange_end(x, ZK_R_PROVIDER, "token_endpoint_unreachable", NULL);
+		return;
+	}
+	doc = cJSON_ParseWithLength(body, len);
+	if (status != 200) {
+		e = cJSON_GetObjectItemCaseSensitive(doc, "error");
+		if (cJSON_IsString(e) && strcmp(e->valuestring, "invalid_grant") == 0) {
+			zk_log(LOG_NOTICE, "token endpoint refused the code (invalid_grant)");
+			exchange_end(x, ZK_R_DENIED, "invalid_grant", NULL);
+		} else {
+			zk_log(LOG_ERR, "token endpoint answered HTTP %ld", status);
+			exchange_end(x, ZK_R_PROVIDER, "token_endpoint_error", NULL);
+		}
+		goto out;
+	}
+	tok = cJSON_GetObjectItemCaseSensitive(doc, field);
+	if (!cJSON_IsObject(doc) || !cJSON_IsString(tok)) {
+		zk_log(LOG_ERR, "token response has no %s", field);
+		exchange_end(x, ZK_R_PROVIDER, "no_token", NULL);
+		goto out;
+	}
+	verify_now(x, tok->valuestring, strlen(tok->valuestring), true);
+out:
+	/* cJSON does not wipe: clear the token strings before freeing. */
+	if (doc) {
+		cJSON *it;
+
+		cJSON_ArrayForEach(it, doc)
+			if (cJSON_IsString(it))
+				zk_freezero_str(it->valuestring), it->valuestring = NULL;
+		cJSON_Delete(doc);
+	}
+}
+
+/* form-urlencoded key=value&... */
+static int form_add(char *buf, size_t cap, size_t *len, const char *key, const char *val)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = *len;
+	int w = snprintf(buf + n, cap - n, "%s%s=", n ? "&" : "", key);
+
+	if (w < 0 || (size_t)w >= cap - n)
+		return -1;
+	n += (size_t)w;
+	for (; *val; val++) {
+		unsigned char ch = (unsigned char)*val;
+
+		if (cap - n < 4)
+			return -1;
+		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+			buf[n++] = (char)ch;
+		} else {
+			buf[n++] = '%';
+			buf[n++] = hex[ch >> 4];
+			buf[n++] = hex[ch & 15];
+		}
+	}
+	buf[n] = '\0';
+	*len = n;
+	return 0;
+}
+
+static char *json_body(const struct zkd *d, const char *code, const char *verifier)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *s = NULL;
+
+	if (o && cJSON_AddStringToObject(o, "grant_type", "authorization_code") &&
+	    cJSON_AddStringToObject(o, "code", code) &&
+	    cJSON_AddStringToObject(o, "redirect_uri", d->cfg.redirect_uri) &&
+	    cJSON_AddStringToObject(o, "client_id", d->cfg.client_id) &&
+	    cJSON_AddStringToObject(o, "client_secret", d->client_secret ? d->client_secret : "") &&
+	    cJSON_AddStringToObject(o, "code_verifier", verifier))
+		s = cJSON_PrintUnformatted(o);
+	if (o) {
+		cJSON *it;
+
+		cJSON_ArrayForEach(it, o)
+			zk_freezero_str(it->valuestring), it->valuestring = NULL;
+		cJSON_Delete(o);
+	}
+	return s;
+}
+
+struct exchange *provider_exchange(struct zkd *d, const char *code, const char *verifier,
+				   const char *nonce, int64_t max_age, token_cb cb, void *arg)
+{
+	struct exchange *x = calloc(1, sizeof(*x));
+	struct zk_http_req req = { 0 };
+	char form[FORM_MAX];
+	char *json = NULL;
+	size_t len = 0;
+	int bad = 0;
+
+	if (x == NULL) {
+		struct token_result r = { .result = ZK_R_INTERNAL, .reason = "nomem" };
+
+		cb(arg, &r);
+		return NULL;
+	}
+	x->d = d;
+	x->cb = cb;
+	x->arg = arg;
+	x->max_age = max_age;
+	/* ZKAuth's identity is its access token, bound by state + PKCE: no nonce. */
+	x->check_nonce = d->cfg.profile != ZK_PROFILE_ZKAUTH;
+	snprintf(x->nonce, sizeof(x->nonce), "%s", nonce);
+
+	req.method = "POST";
+	req.url = d->prov.token_endpoint;
+	req.accept = "application/json";
+	req.max_body = TOKEN_RESPONSE_MAX;
+	if (d->cfg.token_auth_method == ZK_AUTH_JSON) {
+		json = json_body(d, code, verifier);
+		bad = json == NULL;
+		req.content_type = "application/json";
+		req.body = json;
+		req.body_len = json ? strlen(json) : 0;
+	} else {
+		bad |= form_add(form, sizeof(form), &len, "grant_type", "authorization_code");
+		bad |= form_add(form, sizeof(form), &len, "code", code);
+		bad |= form_add(form, sizeof(form), &len, "redirect_uri", d->cfg.redirect_uri);
+		bad |= form_add(form, sizeof(form), &len, "code_verifier", verifier);
+		switch (d->cfg.token_auth_method) {
+		case ZK_AUTH_BASIC:
+			req.basic_user = d->cfg.client_id;
+			req.basic_pass = d->client_secret;
+			break;
+		case ZK_AUTH_POST:
+			bad |= form_add(form, sizeof(form), &len, "client_id", d->cfg.client_id);
+			bad |= form_add(form, sizeof(form), &len, "client_secret", d->client_secret);
+			break;
+		case ZK_AUTH_NONE:
+			bad |= form_add(form, sizeof(form), &len, "client_id", d->cfg.client_id);
+			break;
+		default:
+			bad = 1; /* private_key_jwt: not built yet, refuse */
+			break;
+		}
+		req.content_type = "application/x-www-form-urlencoded";
+		req.body = form;
+		req.body_len = len;
+	}
+	if (!bad)
+		x->call = zk_http_start(d->http, &req, token_response, x);
+	zk_wipe(form, sizeof(form));
+	zk_freezero_str(json);
+	if (bad || x->call == NULL) {
+		zk_log(LOG_ERR, "cannot start the token request");
+		exchange_end(x, ZK_R_INTERNAL, "token_request_failed", NULL);
+		return NULL;
+	}
+	return x;
+}
+
+void provider_exchange_cancel(struct exchange *x)
+{
+	struct exchange **pp;
+
+	if (x == NULL)
+		return;
+	zk_http_cancel(x->call);
+	for (pp = &x->d->prov.jwks_waiters; *pp; pp = &(*pp)->next)
+		if (*pp == x) {
+			*pp = x->next;
+			break;
+		}
+	exchange_free(x);
+}
+
+void provider_free(struct zkd *d)
+{
+	struct provider *p = &d->prov;
+
+	zk_http_cancel(p->disc_call);
+	zk_http_cancel(p->jwks_call);
+	zk_jwks_free(p->jwks);
+	free(p->authorization_endpoint);
+	free(p->token_endpoint);
+	free(p->jwks_uri);
+	memset(p, 0, sizeof(*p));
+}
