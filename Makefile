@@ -90,7 +90,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libzkpam.a $(BUILD)/libzkd.a $(BUILD)/
 	  $(BASE_LDFLAGS) -Wl,--no-as-needed $(LDFLAGS) $(CMOCKA_LIBS) $(D_LIBS) $(QR_LIBS) $(PAM_LIBS) -ldl
 
 unit: all $(UNIT_BIN)
-	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; ZK_SRCDIR=$(CURDIR) $$t; done
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; ZK_SRCDIR=$(CURDIR) ZK_BUILD=$(CURDIR)/$(BUILD) $$t; done
 
 e2e: all
 	ZK_BUILD=$(CURDIR)/$(BUILD) SAN=$(SAN) node --test --test-concurrency=1 tests/e2e/
@@ -105,6 +105,14 @@ deps:
 
 demo: deps all
 	ZK_BUILD=$(CURDIR)/$(BUILD) INTERACTIVE=$(INTERACTIVE) node tests/e2e/demo.mjs
+
+$(BUILD)/bench_verify: tests/bench/bench_verify.c $(BUILD)/libzkd.a $(BUILD)/libzkcommon.a
+	$(CC) $(BASE_CFLAGS) -Izkauth-verifyd $(D_CFLAGS) $(CPPFLAGS) $(CFLAGS) -o $@ $< \
+	  $(BUILD)/libzkd.a $(BUILD)/libzkcommon.a $(BASE_LDFLAGS) $(LDFLAGS) $(D_LIBS)
+
+# Token verification throughput against raw OpenSSL, same run, one core.
+bench: $(BUILD)/bench_verify
+	taskset -c 0 $(BUILD)/bench_verify 2>/dev/null || $(BUILD)/bench_verify
 
 install: all
 	install -d $(DESTDIR)$(PAMDIR) $(DESTDIR)$(SBINDIR)

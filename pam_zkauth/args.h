@@ -1,0 +1,39 @@
+/* Module arguments: `socket=PATH timeout=SECONDS qr=auto|utf8|ascii|off
+ * max_age=SECONDS debug`, parsed into a struct through one table. */
+#ifndef ZKP_ARGS_H
+#define ZKP_ARGS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "qr.h"
+
+#define ZKP_DEFAULT_SOCKET  "/run/zkauth/verifyd.sock"
+#define ZKP_DEFAULT_TIMEOUT 300u
+#define ZKP_TIMEOUT_MIN     1u
+#define ZKP_TIMEOUT_MAX     3600u
+#define ZKP_MAX_AGE_MAX     86400u
+
+struct zkp_args {
+	const char *socket_path; /* points into argv or at the default */
+	unsigned int timeout;    /* seconds for the whole sign-in */
+	enum zkp_qr_mode qr;
+	bool has_max_age;        /* max_age= given (0 is valid: re-authenticate now) */
+	uint32_t max_age;
+	bool debug;
+};
+
+/*
+ * Strict unsigned decimal: the whole string, digits only (no sign, no
+ * blanks), no overflow, within [min, max]. Returns 0 and sets *out, or -1.
+ */
+int zkp_parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out);
+
+/*
+ * Parses argv. Returns 0 and fills *out, or -1 with *bad set to the index
+ * of the first refused argument and *why to a constant reason. A repeated
+ * argument takes its last value. *out is written only on success.
+ */
+int zkp_args_parse(int argc, const char **argv, struct zkp_args *out, int *bad, const char **why);
+
+#endif
