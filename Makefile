@@ -46,9 +46,9 @@ D_SRC      := $(filter-out zkauth-verifyd/main.c,$(wildcard zkauth-verifyd/*.c))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
-PAM_OBJ    := $(PAM_SRC:%.c=$(BUILD)/%.o)
-D_OBJ      := $(D_SRC:%.c=$(BUILD)/%.o)
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+PAM_OBJ    := $(PAM_SRC:%.c=$(BUILD)/obj/%.o)
+D_OBJ      := $(D_SRC:%.c=$(BUILD)/obj/%.o)
 
 MODULE := $(BUILD)/pam_zkauth.so
 DAEMON := $(BUILD)/zkauth-verifyd
@@ -56,15 +56,15 @@ DAEMON := $(BUILD)/zkauth-verifyd
 .PHONY: all check unit e2e check-san install uninstall dist clean deps demo bench fuzz
 all: $(MODULE) $(DAEMON)
 
-$(BUILD)/common/%.o: common/%.c include/zkauth_proto.h
+$(BUILD)/obj/common/%.o: common/%.c include/zkauth_proto.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -fPIC $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/pam_zkauth/%.o: pam_zkauth/%.c $(wildcard pam_zkauth/*.h) include/zkauth_proto.h
+$(BUILD)/obj/pam_zkauth/%.o: pam_zkauth/%.c $(wildcard pam_zkauth/*.h) include/zkauth_proto.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -fPIC $(QR_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/zkauth-verifyd/%.o: zkauth-verifyd/%.c $(wildcard zkauth-verifyd/*.h) include/zkauth_proto.h
+$(BUILD)/obj/zkauth-verifyd/%.o: zkauth-verifyd/%.c $(wildcard zkauth-verifyd/*.h) include/zkauth_proto.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -fPIE $(D_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
@@ -80,7 +80,7 @@ $(MODULE): $(PAM_OBJ) $(COMMON_OBJ) pam_zkauth/pam_zkauth.map
 	$(CC) -shared -fPIC -Wl,--version-script=pam_zkauth/pam_zkauth.map -Wl,-z,defs \
 	  $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $(PAM_OBJ) $(COMMON_OBJ) $(QR_LIBS) $(PAM_LIBS)
 
-$(DAEMON): $(BUILD)/zkauth-verifyd/main.o $(BUILD)/libzkd.a $(BUILD)/libzkcommon.a
+$(DAEMON): $(BUILD)/obj/zkauth-verifyd/main.o $(BUILD)/libzkd.a $(BUILD)/libzkcommon.a
 	$(CC) -pie $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(D_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libzkpam.a $(BUILD)/libzkd.a $(BUILD)/libzkcommon.a

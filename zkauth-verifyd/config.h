@@ -62,7 +62,7 @@ struct zk_config {
 	char *require_groups;
 	/* [daemon] */
 	char *socket_path;                    /* key "socket"; default /run/zkauth/verifyd.sock */
-	unsigned flow_timeout;                /* default 300, 30..600 */
+	unsigned flow_timeout;                /* default 300, 5..600 */
 	unsigned max_pending;                 /* default 1000, 1..100000 */
 	unsigned max_pending_per_user;        /* default 3, 1..1000 */
 };

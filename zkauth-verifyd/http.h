@@ -35,9 +35,12 @@ struct zk_http_req {
  */
 typedef void (*zk_http_cb)(void *arg, int err, long status, const char *body, size_t len);
 
-/* ca_file: extra trust anchors file (may be NULL). */
+/* ca_file: extra trust anchors file (may be NULL), used as CURLOPT_CAINFO
+ * (see zk_http_new in http.c for how it combines with the system CAs).
+ * NULL when ca_file is set but unreadable. */
 struct zk_http *zk_http_new(struct event_base *base, const char *ca_file);
-void zk_http_free(struct zk_http *h); /* cancels pending calls without callbacks */
+/* Cancels pending calls without callbacks. May be called from a callback. */
+void zk_http_free(struct zk_http *h);
 
 /*
  * Starts a request. Returns a handle, or NULL on failure (including a URL
@@ -47,7 +50,9 @@ void zk_http_free(struct zk_http *h); /* cancels pending calls without callbacks
 struct zk_http_call *zk_http_start(struct zk_http *h, const struct zk_http_req *req,
 				   zk_http_cb cb, void *arg);
 
-/* Cancels a call in flight; its callback is not called. Accepts NULL. */
+/* Cancels a call in flight; its callback is not called. Accepts NULL.
+ * Callbacks may start and cancel calls. A handle is invalid once its
+ * callback has returned (or it was cancelled): forget it in the callback. */
 void zk_http_cancel(struct zk_http_call *call);
 
 #endif

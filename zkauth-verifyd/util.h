@@ -16,11 +16,21 @@ void zk_freezero_str(char *s);
 /*
  * Reads a secret-bearing file: must be a regular file, owned by the
  * effective uid or root, no group/other permission bits, at most max bytes.
- * A single trailing newline (\n or \r\n) is stripped. The result is
+ * A single trailing newline (\n or \r\n) is stripped; what remains must be
+ * non-empty and free of NUL bytes. The result is
  * NUL-terminated, to be released with zk_freezero(*out, *len).
  * Returns 0, or -1 with a reason in err (never the content).
  */
 int zk_read_secret_file(const char *path, size_t max, char **out, size_t *len, char *err, size_t errlen);
+
+/*
+ * Reads a configuration-like file (zkauth.conf, the account map): a regular
+ * file (symbolic links followed), not world-writable, at most max bytes.
+ * The result is NUL-terminated (*len excludes the NUL; the content may hold
+ * NUL bytes, callers reject them), to be released with free().
+ * Returns 0, or -1 with "PATH: reason" in err.
+ */
+int zk_read_config_file(const char *path, size_t max, char **out, size_t *len, char *err, size_t errlen);
 
 /* Fills buf with n bytes from the CSPRNG (OpenSSL RAND_bytes). 0 or -1. */
 int zk_random(unsigned char *buf, size_t n);

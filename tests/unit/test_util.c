@@ -1,0 +1,420 @@
+/* Unit tests for zkauth-verifyd/util.c. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "log.h"
+#include "util.h"
+
+static char tmpdir[PATH_MAX];
+
+static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(p);
+}
+
+static int setup(void **state)
+{
+	const char *base = getenv("TMPDIR");
+
+	snprintf(tmpdir, sizeof(tmpdir), "%s/zk-util-XXXXXX", base && *base ? base : "/tmp");
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Writes len bytes to tmpdir/name with mode; returns the path (static). */
+static const char *write_file(const char *name, const void *data, size_t len, mode_t mode)
+{
+	static char path[PATH_MAX + 64];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	unlink(path);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+	return path;
+}
+
+static void test_parse_uint(void **state)
+{
+	unsigned long v;
+
+	assert_int_equal(zk_parse_uint("0", 0, 10, &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(zk_parse_uint("10", 0, 10, &v), 0);
+	assert_int_equal(v, 10);
+	assert_int_equal(zk_parse_uint("007", 0, 10, &v), 0);
+	assert_int_equal(v, 7);
+	assert_int_equal(zk_parse_uint("18446744073709551615", 0, ULONG_MAX, &v), 0);
+	assert_true(v == ULONG_MAX);
+
+	v = 12345;
+	assert_int_equal(zk_parse_uint("11", 0, 10, &v), -1);
+	assert_int_equal(zk_parse_uint("4", 5, 10, &v), -1);
+	assert_int_equal(zk_parse_uint("", 0, 10, &v), -1);
+	assert_int_equal(zk_parse_uint(NULL, 0, 10, &v), -1);
+	assert_int_equal(zk_parse_uint("-1", 0, 10, &v), -1);
+	assert_int_equal(zk_parse_uint("+1", 0, 10, &v), -1);
+	assert_int_equal(zk_parse_uint(" 1", 0, 10, &v), -1);
+	assert_int_equal(zk_parse_uint("1 ", 0, 10, &v), -1);
+	assert_int_equal(zk_parse_uint("1\n", 0, 10, &v), -1);
+	assert_int_equal(zk_parse_uint("1a", 0, 10, &v), -1);
+	assert_int_equal(zk_parse_uint("0x1", 0, 10, &v), -1);
+	assert_int_equal(zk_parse_uint("1e1", 0, 100, &v), -1);
+	assert_int_equal(zk_parse_uint("1.0", 0, 10, &v), -1);
+	assert_int_equal(zk_parse_uint("18446744073709551616", 0, ULONG_MAX, &v), -1);
+	assert_int_equal(zk_parse_uint("99999999999999999999999", 0, ULONG_MAX, &v), -1);
+	/* Output untouched on failure. */
+	assert_int_equal(v, 12345);
+}
+
+static void test_url_allowed(void **state)
+{
+	static const struct {
+		const char *url;
+		bool ok;
+	} cases[] = {
+		{ "https://idp.example.com", true },
+		{ "https://idp.example.com/", true },
+		{ "https://idp.example.com:8443/a/b?c=d#e", true },
+		{ "HTTPS://IDP.EXAMPLE.COM/", true },
+		{ "https://10.0.0.1/", true },
+		{ "https://[2001:db8::1]:443/x", true },
+		{ "http://127.0.0.1:8080/x", true },
+		{ "http://127.0.0.1", true },
+		{ "http://127.1.2.3/", true },
+		{ "http://localhost/", true },
+		{ "http://LOCALHOST:9000/cb", true },
+		{ "http://[::1]:1/", true },
+		{ "http://[::1]/", true },
+		{ "http://127.0.0.1:65535/", true },
+
+		{ "http://127.0.0.1.evil.com/", false },
+		{ "http://localhost.evil.com/", false },
+		{ "http://localhost@evil/", false },
+		{ "http://user:pw@127.0.0.1/", false },
+		{ "https://user@idp.example.com/", false },
+		{ "http://evil.com/", false },
+		{ "http://10.0.0.1/", false },
+		{ "http://128.0.0.1/", false },
+		{ "http://127.1/", false },
+		{ "http://0177.0.0.1/", false },
+		{ "http://0x7f000001/", false },
+		{ "http://2130706433/", false },
+		{ "http://127.0.0.1./", false },
+		{ "http://[::2]/", false },
+		{ "http://[::ffff:127.0.0.1]/", false },
+		{ "http://[::1%25lo]/", false },
+		{ "http://[::1/", false },
+		{ "http://[::1]x/", false },
+		{ "http://127.0.0.1:0/", false },
+		{ "http://127.0.0.1:65536/", false },
+		{ "http://127.0.0.1:/", false },
+		{ "http://127.0.0.1:80:80/", false },
+		{ "http://127.0.0.1:8a/", false },
+		{ "http://127.0.0.1\\@evil.com/", false },
+		{ "http://%31%32%37.0.0.1/", false },
+		{ "https://", false },
+		{ "https:///path", false },
+		{ "https://:443/", false },
+		{ "https://?x", false },
+		{ "https://idp .example.com/", false },
+		{ "https://idp.example.com/ x", false },
+		{ "https://idp.example.com/\tx", false },
+		{ "https://idp.example.com/\nx", false },
+		{ "https://idp.example.com/\x7f", false },
+		{ "https://idp.example.com/\xc3\xa9", false },
+		{ " https://idp.example.com/", false },
+		{ "ftp://127.0.0.1/", false },
+		{ "file:///etc/passwd", false },
+		{ "//127.0.0.1/", false },
+		{ "127.0.0.1", false },
+		{ "http:/127.0.0.1/", false },
+		{ "", false },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bool got = zk_url_allowed(cases[i].url);
+
+		if (got != cases[i].ok)
+			fail_msg("zk_url_allowed(\"%s\") = %d, expected %d", cases[i].url, got,
+				 cases[i].ok);
+	}
+	assert_false(zk_url_allowed(NULL));
+}
+
+static void test_url_too_long(void **state)
+{
+	char url[5000];
+
+	memset(url, 'a', sizeof(url));
+	memcpy(url, "https://x/", 10);
+	url[sizeof(url) - 1] = '\0';
+	assert_false(zk_url_allowed(url));
+	url[4000] = '\0';
+	assert_true(zk_url_allowed(url));
+}
+
+static void test_secret_ok(void **state)
+{
+	char err[256] = "", *s = NULL;
+	size_t len = 0;
+	const char *p;
+
+	p = write_file("s1", "s3cret\n", 7, 0600);
+	assert_int_equal(zk_read_secret_file(p, 64, &s, &len, err, sizeof(err)), 0);
+	assert_int_equal(len, 6);
+	assert_string_equal(s, "s3cret");
+	zk_freezero(s, len);
+
+	p = write_file("s2", "s3cret\r\n", 8, 0400);
+	assert_int_equal(zk_read_secret_file(p, 64, &s, &len, err, sizeof(err)), 0);
+	assert_int_equal(len, 6);
+	assert_string_equal(s, "s3cret");
+	zk_freezero(s, len);
+
+	/* Only one newline is stripped; no newline is fine. */
+	p = write_file("s3", "ab\n\n", 4, 0600);
+	assert_int_equal(zk_read_secret_file(p, 64, &s, &len, err, sizeof(err)), 0);
+	assert_int_equal(len, 3);
+	assert_string_equal(s, "ab\n");
+	zk_freezero(s, len);
+
+	p = write_file("s4", "xyz", 3, 0600);
+	assert_int_equal(zk_read_secret_file(p, 3, &s, &len, err, sizeof(err)), 0);
+	assert_int_equal(len, 3);
+	assert_string_equal(s, "xyz");
+	zk_freezero(s, len);
+}
+
+/* Every refusal: -1, *out untouched, a reason that names the file and
+ * never contains the content. */
+static void expect_refused(const char *path, size_t max, const char *why)
+{
+	char err[512] = "", *s = (char *)(uintptr_t)0x1;
+	size_t len = 77;
+
+	assert_int_equal(zk_read_secret_file(path, max, &s, &len, err, sizeof(err)), -1);
+	assert_true(s == (char *)(uintptr_t)0x1);
+	assert_int_equal(len, 77);
+	assert_non_null(strstr(err, path));
+	if (why && !strstr(err, why))
+		fail_msg("error \"%s\" does not say \"%s\"", err, why);
+	assert_null(strstr(err, "TOPSECRET"));
+}
+
+static void test_secret_refused(void **state)
+{
+	char path[PATH_MAX + 64], link[PATH_MAX + 64], big[100];
+	const char *p;
+
+	p = write_file("g", "TOPSECRET\n", 10, 0640);
+	expect_refused(p, 64, "mode 0640");
+	p = write_file("o", "TOPSECRET\n", 10, 0644);
+	expect_refused(p, 64, "mode 0644");
+	p = write_file("x", "TOPSECRET\n", 10, 0604);
+	expect_refused(p, 64, "mode");
+
+	p = write_file("target", "TOPSECRET\n", 10, 0600);
+	snprintf(path, sizeof(path), "%s", p);
+	snprintf(link, sizeof(link), "%s/link", tmpdir);
+	assert_int_equal(symlink(path, link), 0);
+	expect_refused(link, 64, "symbolic link");
+
+	snprintf(path, sizeof(path), "%s/dir", tmpdir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	expect_refused(path, 64, "not a regular file");
+
+	snprintf(path, sizeof(path), "%s/fifo", tmpdir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	expect_refused(path, 64, "not a regular file");
+
+	memset(big, 'A', sizeof(big));
+	memcpy(big, "TOPSECRET", 9);
+	p = write_file("big", big, sizeof(big), 0600);
+	expect_refused(p, 99, "larger than 99");
+	/* The newline counts against the cap too. */
+	p = write_file("big2", "TOPSECRET\n", 10, 0600);
+	expect_refused(p, 9, "larger");
+
+	p = write_file("empty", "", 0, 0600);
+	expect_refused(p, 64, "empty");
+	p = write_file("nl", "\n", 1, 0600);
+	expect_refused(p, 64, "empty");
+	p = write_file("nul", "TOPSECRET\0x", 11, 0600);
+	expect_refused(p, 64, "NUL");
+
+	snprintf(path, sizeof(path), "%s/missing", tmpdir);
+	expect_refused(path, 64, "No such file");
+}
+
+static void test_secret_owner(void **state)
+{
+	const char *p;
+
+	if (geteuid() != 0)
+		skip();
+	p = write_file("foreign", "TOPSECRET\n", 10, 0600);
+	assert_int_equal(chown(p, 12345, 12345), 0);
+	expect_refused(p, 64, "owned by uid 12345");
+}
+
+static void test_config_file(void **state)
+{
+	char err[256] = "", *s = NULL;
+	size_t len = 0;
+	const char *p;
+
+	p = write_file("c1", "a = b\n", 6, 0644);
+	assert_int_equal(zk_read_config_file(p, 100, &s, &len, err, sizeof(err)), 0);
+	assert_int_equal(len, 6);
+	assert_string_equal(s, "a = b\n");
+	free(s);
+	s = NULL;
+
+	p = write_file("c2", "a = b\n", 6, 0666);
+	assert_int_equal(zk_read_config_file(p, 100, &s, &len, err, sizeof(err)), -1);
+	assert_null(s);
+	assert_non_null(strstr(err, "world-writable"));
+
+	p = write_file("c3", "a = b\n", 6, 0644);
+	assert_int_equal(zk_read_config_file(p, 5, &s, &len, err, sizeof(err)), -1);
+	assert_null(s);
+	assert_non_null(strstr(err, "larger"));
+}
+
+static void test_streq_ct(void **state)
+{
+	assert_true(zk_streq_ct("abc", "abc"));
+	assert_true(zk_streq_ct("", ""));
+	assert_false(zk_streq_ct("abc", "abd"));
+	assert_false(zk_streq_ct("abc", "ab"));
+	assert_false(zk_streq_ct("ab", "abc"));
+	assert_false(zk_streq_ct("abc", ""));
+	assert_false(zk_streq_ct("", "abc"));
+	assert_false(zk_streq_ct("abc", NULL));
+	assert_false(zk_streq_ct(NULL, NULL));
+}
+
+static void test_random_and_wipe(void **state)
+{
+	unsigned char a[32], b[32], z[32];
+	char *s;
+
+	memset(a, 0, sizeof(a));
+	memset(b, 0, sizeof(b));
+	memset(z, 0, sizeof(z));
+	assert_int_equal(zk_random(a, sizeof(a)), 0);
+	assert_int_equal(zk_random(b, sizeof(b)), 0);
+	assert_memory_not_equal(a, b, sizeof(a));
+	assert_memory_not_equal(a, z, sizeof(a));
+	assert_int_equal(zk_random(a, 0), 0);
+
+	zk_wipe(a, sizeof(a));
+	assert_memory_equal(a, z, sizeof(a));
+	zk_wipe(NULL, 5);
+	zk_freezero(NULL, 5);
+	zk_freezero_str(NULL);
+	s = strdup("secret");
+	assert_non_null(s);
+	zk_freezero_str(s);
+}
+
+/* Captures what zk_log writes to stderr. */
+static void capture_log(char *out, size_t n, void (*fn)(void))
+{
+	char path[PATH_MAX + 64];
+	int fd, saved;
+	ssize_t r;
+
+	snprintf(path, sizeof(path), "%s/stderr", tmpdir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	saved = dup(STDERR_FILENO);
+	assert_true(saved >= 0);
+	assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	fn();
+	assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+	close(saved);
+	r = pread(fd, out, n - 1, 0);
+	assert_true(r >= 0);
+	out[r] = '\0';
+	close(fd);
+}
+
+static void log_some(void)
+{
+	errno = EBADF;
+	zk_log(LOG_ERR, "user '%s' from %s", "al\nice\x1b[31m", "203.0.113.9");
+	assert_int_equal(errno, EBADF);
+	zk_log(LOG_DEBUG, "debug %d", 1);
+	zk_log(LOG_NOTICE, "tab\there\x7f");
+}
+
+static void log_long(void)
+{
+	char big[3000];
+
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	zk_log(LOG_WARNING, "%s", big);
+}
+
+static void test_log_stderr(void **state)
+{
+	char out[4096];
+
+	zk_log_open(true, false);
+	capture_log(out, sizeof(out), log_some);
+	assert_string_equal(out, "zkauth-verifyd: err: user 'al?ice?[31m' from 203.0.113.9\n"
+				 "zkauth-verifyd: notice: tab?here?\n");
+
+	zk_log_open(true, true);
+	capture_log(out, sizeof(out), log_some);
+	assert_non_null(strstr(out, "zkauth-verifyd: debug: debug 1\n"));
+
+	/* Long messages are cut, marked, and still one line. */
+	capture_log(out, sizeof(out), log_long);
+	assert_true(strncmp(out, "zkauth-verifyd: warning: aaaa", 29) == 0);
+	assert_non_null(strstr(out, "a...\n"));
+	assert_true(strlen(out) < 1100);
+	assert_true(strchr(out, '\n') == out + strlen(out) - 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_uint),
+		cmocka_unit_test(test_url_allowed),
+		cmocka_unit_test(test_url_too_long),
+		cmocka_unit_test(test_secret_ok),
+		cmocka_unit_test(test_secret_refused),
+		cmocka_unit_test(test_secret_owner),
+		cmocka_unit_test(test_config_file),
+		cmocka_unit_test(test_streq_ct),
+		cmocka_unit_test(test_random_and_wipe),
+		cmocka_unit_test(test_log_stderr),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
