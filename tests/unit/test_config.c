@@ -438,7 +438,7 @@ static void test_other_section_errors(void **state)
 		{ "[listener]\npublic_url = https://login.example.com/#x\n", "public_url" },
 		{ "[listener]\ntls_certificate = cert.pem\n", "tls_certificate" },
 		{ "[accounts]\nmap_file = users.map\n", "map_file" },
-		{ "[daemon]\nflow_timeout = 29\n", "flow_timeout" },
+		{ "[daemon]\nflow_timeout = 4\n", "flow_timeout" },
 		{ "[daemon]\nflow_timeout = 601\n", "flow_timeout" },
 		{ "[daemon]\nmax_pending = 0\n", "max_pending" },
 		{ "[daemon]\nmax_pending = 100001\n", "max_pending" },

@@ -1,0 +1,193 @@
+#!/usr/bin/env node
+// A stand-in for the browser of the person who signs in: it opens the
+// link the login prompt shows, signs in at the test provider's login page
+// (or presses Deny there), and follows the redirects back to the daemon's
+// callback listener, keeping cookies like a browser does.
+//
+//   node browser.mjs URL LOGIN [--deny]
+//
+// As a module: approve(url, { login, deny, tamperState, follow }).
+
+import crypto from 'node:crypto';
+import { pathToFileURL } from 'node:url';
+
+const MAX_HOPS = 20;
+const STEP_TIMEOUT_MS = 10000;
+
+// Cookies as RFC 6265 keeps them, minus what the tests never meet: they
+// belong to a host (any port), a path prefix, and expire on Max-Age=0 or
+// an Expires in the past.
+class CookieJar {
+  #cookies = new Map(); // "host path name" -> { host, path, name, value }
+
+  store(url, setCookies) {
+    const u = new URL(url);
+    for (const line of setCookies) {
+      const [pair, ...attrs] = line.split(';');
+      const eq = pair.indexOf('=');
+      if (eq < 1) continue;
+      const name = pair.slice(0, eq).trim();
+      const value = pair.slice(eq + 1).trim();
+      let path = u.pathname.slice(0, u.pathname.lastIndexOf('/')) || '/';
+      let expired = false;
+      for (const attr of attrs) {
+        const [k, v = ''] = attr.split('=');
+        const key = k.trim().toLowerCase();
+        if (key === 'path' && v.startsWith('/')) path = v.trim();
+        if (key === 'max-age' && Number(v) <= 0) expired = true;
+        if (key === 'expires' && Date.parse(v) <= Date.now()) expired = true;
+      }
+      const id = `${u.hostname} ${path} ${name}`;
+      if (expired) this.#cookies.delete(id);
+      else this.#cookies.set(id, { host: u.hostname, path, name, value });
+    }
+  }
+
+  header(url) {
+    const u = new URL(url);
+    const matches = [...this.#cookies.values()].filter((c) => c.host === u.hostname
+      && (u.pathname === c.path || u.pathname.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`)));
+    // Longer paths first, as browsers send them.
+    matches.sort((a, b) => b.path.length - a.path.length);
+    return matches.map((c) => `${c.name}=${c.value}`).join('; ');
+  }
+}
+
+function describe(step, res, body) {
+  return `${step}: HTTP ${res.status} at ${res.url || '?'}: ${body.slice(0, 300).replace(/\s+/g, ' ')}`;
+}
+
+export class Browser {
+  jar = new CookieJar();
+
+  // One request, no automatic redirects. Returns { status, location, body }.
+  async request(url, { method = 'GET', form } = {}) {
+    const headers = { 'User-Agent': 'zkauth-test-browser', Accept: 'text/html' };
+    const cookie = this.jar.header(url);
+    if (cookie) headers.Cookie = cookie;
+    let body;
+    if (form) {
+      headers['Content-Type'] = 'application/x-www-form-urlencoded';
+      body = new URLSearchParams(form).toString();
+    }
+    const res = await fetch(url, {
+      method, headers, body, redirect: 'manual', signal: AbortSignal.timeout(STEP_TIMEOUT_MS),
+    });
+    this.jar.store(url, res.headers.getSetCookie());
+    const text = await res.text();
+    const loc = res.headers.get('location');
+    return {
+      status: res.status,
+      url,
+      location: res.status >= 300 && res.status < 400 && loc ? new URL(loc, url).href : null,
+      body: text,
+    };
+  }
+}
+
+// The forms of a page: [{ action, method, fields: [names], text }].
+function forms(html, base) {
+  const found = [];
+  for (const m of html.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/gi)) {
+    const attr = (name) => (m[1].match(new RegExp(`\\b${name}\\s*=\\s*"([^"]*)"`, 'i')) || [])[1];
+    const fields = [...m[2].matchAll(/<input\b[^>]*\bname\s*=\s*"([^"]*)"/gi)].map((f) => f[1]);
+    found.push({
+      action: new URL(attr('action') ?? '', base).href,
+      method: (attr('method') ?? 'get').toLowerCase(),
+      fields,
+      text: m[2],
+    });
+  }
+  return found;
+}
+
+function randomLike(value) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  for (;;) {
+    const bytes = crypto.randomBytes(value.length);
+    const out = [...bytes].map((b) => alphabet[b % alphabet.length]).join('');
+    if (out !== value) return out;
+  }
+}
+
+/*
+ * Opens url (the link from the login prompt: a short link on the daemon's
+ * listener or the provider's authorization URL), signs in as login or,
+ * with deny, presses Deny, and follows redirects until one leaves the
+ * provider: that Location is the daemon's callback. Then, unless follow is
+ * false, opens the callback (with tamperState, after replacing the state
+ * parameter by another random value of the same length).
+ * Returns { callbackUrl, fetchedUrl, status, body }; callbackUrl is the
+ * callback as the provider sent it, fetchedUrl what was opened.
+ */
+export async function approve(url, { login, deny = false, tamperState = false, follow = true } = {}) {
+  if (!deny && !login) throw new Error('approve: a login name is needed unless deny');
+  const browser = new Browser();
+
+  // 1. Follow redirects to the provider's sign-in page.
+  let res = await browser.request(url);
+  for (let hops = 0; res.location && hops < MAX_HOPS; hops++) {
+    res = await browser.request(res.location);
+  }
+  const pageForms = res.status === 200 ? forms(res.body, res.url) : [];
+  const loginForm = pageForms.find((f) => f.fields.includes('login'));
+  const denyForm = pageForms.find((f) => /deny/i.test(f.text) || /\/abort$/.test(new URL(f.action).pathname));
+  if (!loginForm || !denyForm) throw new Error(describe('no sign-in page', res, res.body));
+  const providerOrigin = new URL(res.url).origin;
+
+  // 2. Sign in, or deny.
+  res = deny
+    ? await browser.request(denyForm.action, { method: 'POST', form: {} })
+    : await browser.request(loginForm.action, { method: 'POST', form: { login } });
+
+  // 3. Stay with the provider until it sends the browser elsewhere.
+  for (let hops = 0; ; hops++) {
+    if (!res.location) throw new Error(describe('provider did not redirect', res, res.body));
+    if (new URL(res.location).origin !== providerOrigin) break;
+    if (hops >= MAX_HOPS) throw new Error('too many redirects at the provider');
+    res = await browser.request(res.location);
+  }
+  const callbackUrl = res.location;
+  if (follow === false) return { callbackUrl };
+
+  // 4. Land on the daemon's callback page.
+  let fetchedUrl = callbackUrl;
+  if (tamperState) {
+    const u = new URL(callbackUrl);
+    const state = u.searchParams.get('state');
+    if (!state) throw new Error(`no state in the callback ${callbackUrl}`);
+    u.searchParams.set('state', randomLike(state));
+    fetchedUrl = u.href;
+  }
+  res = await browser.request(fetchedUrl);
+  for (let hops = 0; res.location && hops < MAX_HOPS; hops++) {
+    res = await browser.request(res.location);
+  }
+  return { callbackUrl, fetchedUrl, status: res.status, body: res.body };
+}
+
+// Opens a page once, as a fresh browser would (e.g. to replay a callback).
+export async function open(url) {
+  const res = await new Browser().request(url);
+  return { status: res.status, location: res.location, body: res.body };
+}
+
+async function cli(argv) {
+  const args = argv.filter((a) => !a.startsWith('--'));
+  const deny = argv.includes('--deny');
+  if (args.length !== (deny ? 1 : 2) && args.length !== 2) {
+    process.stderr.write('usage: node browser.mjs URL LOGIN [--deny]\n');
+    return 2;
+  }
+  const [url, login] = args;
+  const out = await approve(url, { login, deny });
+  process.stdout.write(`callback: ${out.callbackUrl}\nstatus: ${out.status}\n\n${out.body}\n`);
+  return out.status < 400 ? 0 : 1;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  cli(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (err) => {
+    process.stderr.write(`browser: ${err.message}\n`);
+    process.exitCode = 1;
+  });
+}

@@ -1,0 +1,456 @@
+// Harness for the end-to-end tests and the demo: the test identity
+// provider, zkauth-verifyd with a config in a fresh temporary directory,
+// and pamtester running the built pam_zkauth.so under pam_wrapper.
+//
+// Nothing on the machine changes: local accounts come from nss_wrapper
+// (a passwd and a group file in the temporary directory) and the PAM
+// service file from pam_wrapper's service directory.
+//
+// Environment:
+//   ZK_BUILD  the build directory with zkauth-verifyd and pam_zkauth.so
+//             (default: build, or build-san when SAN=1, in the repository)
+//   SAN=1     the binaries are built with ASan/UBSan: preload the runtimes
+//             into pamtester and fail on sanitizer reports
+//   ZK_KEEP=1 keep the temporary directories for a look afterwards
+
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const SAN = process.env.SAN === '1';
+export const ZK_BUILD = path.resolve(ROOT, process.env.ZK_BUILD || (SAN ? 'build-san' : 'build'));
+export const DAEMON_BIN = path.join(ZK_BUILD, 'zkauth-verifyd');
+export const MODULE = path.join(ZK_BUILD, 'pam_zkauth.so');
+const PROVIDER = path.join(ROOT, 'tests', 'provider', 'provider.mjs');
+const LSAN_SUPP = path.join(ROOT, 'tests', 'lsan.supp');
+
+export const CLIENT_ID = 'zkauth-test';
+export const CLIENT_SECRET = 'zkauth-test-secret';
+export const SERVICE = 'zkauth-test';
+
+// Local accounts the tests use (nss_wrapper).
+export const ACCOUNTS = {
+  root: { uid: 0, gid: 0, home: '/root' },
+  zkauth: { uid: 20000, gid: 20000, home: '/nonexistent' },
+  alice: { uid: 20001, gid: 20001, home: '/nonexistent' },
+  bob: { uid: 20002, gid: 20002, home: '/nonexistent' },
+};
+
+const URL_LINE = /^https?:\/\/\S+$/;
+const SANITIZER_REPORT = /AddressSanitizer|LeakSanitizer|runtime error:/;
+
+export function sleep(ms) {
+  return new Promise((resolve) => { setTimeout(resolve, ms); });
+}
+
+// Polls check() until it returns something truthy, or throws after ms.
+export async function waitFor(check, { ms = 10000, every = 50, what = 'condition' } = {}) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(every);
+  }
+}
+
+export async function freePort() {
+  const srv = net.createServer();
+  await new Promise((resolve, reject) => {
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = srv.address();
+  await new Promise((resolve) => { srv.close(resolve); });
+  return port;
+}
+
+export function tempDir(prefix = 'zkauth-e2e-') {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  // Readable by the unprivileged uids some tests run pamtester as.
+  fs.chmodSync(dir, 0o755);
+  return dir;
+}
+
+function removeDir(dir) {
+  if (process.env.ZK_KEEP !== '1') fs.rmSync(dir, { recursive: true, force: true });
+}
+
+// ------------------------------------------------------------- libraries
+
+let multiarch;
+function findLibrary(name) {
+  if (multiarch === undefined) {
+    try {
+      multiarch = execFileSync('gcc', ['-print-multiarch'], { encoding: 'utf8' }).trim();
+    } catch {
+      multiarch = '';
+    }
+  }
+  const dirs = multiarch ? [`/usr/lib/${multiarch}`, `/lib/${multiarch}`] : [];
+  for (const d of [...dirs, '/usr/lib64', '/usr/lib']) {
+    const candidate = path.join(d, name);
+    if (fs.existsSync(candidate)) return candidate;
+  }
+  // Anywhere under /usr/lib, as a last resort.
+  try {
+    const found = execFileSync('find', ['/usr/lib', '-name', name, '-print', '-quit'], { encoding: 'utf8' }).trim();
+    if (found) return found;
+  } catch { /* fall through */ }
+  throw new Error(`${name} not found (install it: tests/deps.sh)`);
+}
+
+function gccFile(name) {
+  const p = execFileSync('gcc', [`-print-file-name=${name}`], { encoding: 'utf8' }).trim();
+  if (!path.isAbsolute(p) || !fs.existsSync(p)) throw new Error(`gcc does not know ${name}`);
+  return p;
+}
+
+// LD_PRELOAD for a process of ours: the sanitizer runtimes must come first.
+function preload(...libs) {
+  const list = SAN ? [gccFile('libasan.so'), gccFile('libubsan.so')] : [];
+  return [...list, ...libs.map(findLibrary)].join(':');
+}
+
+function sanitizerEnv() {
+  if (!SAN) return {};
+  return {
+    ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0',
+    UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1',
+    LSAN_OPTIONS: `suppressions=${LSAN_SUPP}:print_suppressions=0`,
+  };
+}
+
+// nss_wrapper files in dir; returns the environment that uses them.
+function writeAccounts(dir) {
+  const passwd = path.join(dir, 'passwd');
+  const group = path.join(dir, 'group');
+  if (!fs.existsSync(passwd)) {
+    fs.writeFileSync(passwd, Object.entries(ACCOUNTS)
+      .map(([name, a]) => `${name}:x:${a.uid}:${a.gid}:${name}:${a.home}:/bin/sh\n`).join(''), { mode: 0o644 });
+    fs.writeFileSync(group, Object.entries(ACCOUNTS)
+      .map(([name, a]) => `${name}:x:${a.gid}:\n`).join(''), { mode: 0o644 });
+  }
+  return { NSS_WRAPPER_PASSWD: passwd, NSS_WRAPPER_GROUP: group };
+}
+
+// Spawned child with its output kept as lines; stdout and stderr also
+// interleaved in one list in the order they came.
+function track(child, { echo } = {}) {
+  const out = { stdout: '', stderr: '', lines: [], listeners: new Set() };
+  for (const stream of ['stdout', 'stderr']) {
+    let partial = '';
+    child[stream].setEncoding('utf8');
+    child[stream].on('data', (chunk) => {
+      out[stream] += chunk;
+      if (echo) echo.write(chunk);
+      partial += chunk;
+      const parts = partial.split('\n');
+      partial = parts.pop();
+      for (const line of parts) {
+        out.lines.push(line);
+        for (const l of out.listeners) l(line);
+      }
+    });
+    child[stream].on('end', () => {
+      if (partial) {
+        out.lines.push(partial);
+        for (const l of out.listeners) l(partial);
+      }
+    });
+  }
+  // 'close', unlike 'exit', also waits for the pipes to drain.
+  out.closed = new Promise((resolve) => {
+    child.on('close', (code, signal) => resolve({ code, signal }));
+  });
+  return out;
+}
+
+// Resolves with the first line (past or future) matching re; rejects when
+// the process ends first or after ms.
+function waitForLine(out, re, ms, what) {
+  return new Promise((resolve, reject) => {
+    const hit = out.lines.find((l) => re.test(l));
+    if (hit !== undefined) { resolve(hit); return; }
+    const timer = setTimeout(() => {
+      out.listeners.delete(listen);
+      reject(new Error(`timed out after ${ms} ms waiting for ${what}; output so far:\n${out.lines.join('\n')}`));
+    }, ms);
+    function listen(line) {
+      if (!re.test(line)) return;
+      clearTimeout(timer);
+      out.listeners.delete(listen);
+      resolve(line);
+    }
+    out.listeners.add(listen);
+    out.closed.then(() => {
+      if (!out.listeners.has(listen)) return;
+      clearTimeout(timer);
+      out.listeners.delete(listen);
+      reject(new Error(`process ended before ${what}; output:\n${out.lines.join('\n')}`));
+    });
+  });
+}
+
+// SIGTERM, then SIGKILL after ms. Resolves with { code, signal, killed }.
+async function terminate(child, out, ms = 5000) {
+  let killed = false;
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => { killed = true; child.kill('SIGKILL'); }, ms);
+    await out.closed;
+    clearTimeout(timer);
+  }
+  return { ...await out.closed, killed };
+}
+
+// --------------------------------------------------------------- provider
+
+/*
+ * Starts tests/provider/provider.mjs. opts: port (0: any), config (an
+ * object written to a JSON config file), keys (a private JWKS file),
+ * algs (['ES256', ...]), verbose.
+ * Returns { issuer, port, logs(), rotate(body), stop() }.
+ */
+export async function startProvider(opts = {}) {
+  if (!fs.existsSync(path.join(ROOT, 'tests', 'provider', 'node_modules', 'oidc-provider'))) {
+    throw new Error('the test provider is not installed: run tests/deps.sh (npm ci in tests/provider)');
+  }
+  const dir = tempDir('zkauth-provider-');
+  const args = [PROVIDER, '--port', String(opts.port ?? 0)];
+  if (opts.config) {
+    const file = path.join(dir, 'provider.json');
+    fs.writeFileSync(file, JSON.stringify(opts.config));
+    args.push('--config', file);
+  }
+  if (opts.keys) args.push('--keys', opts.keys);
+  for (const alg of opts.algs ?? []) args.push('--alg', alg);
+  if (opts.verbose) args.push('--verbose');
+
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = track(child);
+  let ready;
+  try {
+    ready = await waitForLine(out, /^READY /, 15000, 'the provider to be ready');
+  } catch (err) {
+    await terminate(child, out);
+    removeDir(dir);
+    throw err;
+  }
+  const issuer = ready.slice('READY '.length).trim();
+  return {
+    issuer,
+    port: Number(new URL(issuer).port),
+    logs: () => out.lines.join('\n'),
+    async rotate(body = {}) {
+      const res = await fetch(`${issuer}/_admin/keys`, { method: 'POST', body: JSON.stringify(body) });
+      if (!res.ok) throw new Error(`key rotation failed: HTTP ${res.status}`);
+      return res.json();
+    },
+    async stop() {
+      await terminate(child, out);
+      removeDir(dir);
+    },
+  };
+}
+
+// ----------------------------------------------------------------- daemon
+
+function iniText(sections) {
+  let text = '# written by tests/e2e/lib.mjs\n';
+  for (const [name, keys] of Object.entries(sections)) {
+    text += `\n[${name}]\n`;
+    for (const [k, v] of Object.entries(keys)) if (v !== null && v !== undefined) text += `${k} = ${v}\n`;
+  }
+  return text;
+}
+
+/*
+ * Starts zkauth-verifyd with a fresh config directory.
+ * opts: issuer (required unless opts.config.provider sets everything),
+ *   listenerPort, flowTimeout, usersMap (text), clientSecret,
+ *   config: { section: { key: value|null } } merged over the defaults
+ *   (null removes a key), args: extra command line arguments.
+ * Returns { dir, socket, listenerPort, env, logs(), waitForLog(re), stop() }.
+ */
+export async function startDaemon(opts = {}) {
+  if (!fs.existsSync(DAEMON_BIN)) throw new Error(`${DAEMON_BIN} is missing: run make`);
+  const dir = tempDir('zkauth-daemon-');
+  const listenerPort = opts.listenerPort ?? await freePort();
+  const socket = path.join(dir, 'verifyd.sock');
+  const secretFile = path.join(dir, 'client_secret');
+  const mapFile = path.join(dir, 'users.map');
+  fs.writeFileSync(secretFile, opts.clientSecret ?? CLIENT_SECRET, { mode: 0o600 });
+  fs.writeFileSync(mapFile, opts.usersMap ?? 'id-alice alice\nid-bob bob\n', { mode: 0o644 });
+
+  const sections = {
+    provider: {
+      profile: 'oidc',
+      issuer: opts.issuer,
+      client_id: CLIENT_ID,
+      client_secret_file: secretFile,
+      token_auth_method: 'client_secret_basic',
+      redirect_uri: `http://127.0.0.1:${listenerPort}/zkauth/callback`,
+      scopes: 'openid',
+    },
+    listener: { listen: `127.0.0.1:${listenerPort}` },
+    accounts: { map_file: mapFile },
+    daemon: { socket, flow_timeout: opts.flowTimeout ?? 120 },
+  };
+  for (const [name, keys] of Object.entries(opts.config ?? {})) {
+    sections[name] = { ...sections[name], ...keys };
+  }
+  const confFile = path.join(dir, 'zkauth.conf');
+  fs.writeFileSync(confFile, iniText(sections), { mode: 0o644 });
+
+  const env = {
+    ...process.env,
+    ...writeAccounts(dir),
+    ...sanitizerEnv(),
+    LD_PRELOAD: preload('libnss_wrapper.so'),
+  };
+  const child = spawn(DAEMON_BIN, ['-c', confFile, '--log-stderr', '--debug', ...(opts.args ?? [])],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = track(child);
+
+  try {
+    await waitFor(() => {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`zkauth-verifyd exited (${child.exitCode ?? child.signalCode}):\n${out.lines.join('\n')}`);
+      }
+      return fs.existsSync(socket);
+    }, { ms: 10000, what: 'the daemon socket' });
+  } catch (err) {
+    await terminate(child, out);
+    removeDir(dir);
+    throw err;
+  }
+
+  let stopped;
+  return {
+    dir,
+    socket,
+    listenerPort,
+    confFile,
+    env,
+    logs: () => out.lines.join('\n'),
+    waitForLog: (re, ms = 5000) => waitForLine(out, re, ms, `a daemon log line matching ${re}`),
+    // Ends the daemon; rejects when it did not end cleanly on SIGTERM
+    // (within 5 s, exit status 0) or, under SAN=1, reported an error.
+    stop() {
+      stopped ??= (async () => {
+        const { code, signal, killed } = await terminate(child, out);
+        const text = out.lines.join('\n');
+        removeDir(dir);
+        if (SAN && SANITIZER_REPORT.test(text)) {
+          throw new Error(`zkauth-verifyd: sanitizer report:\n${text}`);
+        }
+        if (killed || code !== 0) {
+          throw new Error(`zkauth-verifyd did not stop cleanly on SIGTERM (${killed ? 'killed' : `exit ${code ?? signal}`}):\n${text}`);
+        }
+      })();
+      return stopped;
+    },
+  };
+}
+
+// ------------------------------------------------------------------- PAM
+
+/*
+ * Runs `pamtester -v zkauth-test USER authenticate` with pam_zkauth.so from
+ * the build directory under pam_wrapper.
+ * opts: daemon (from startDaemon) or socket + env, user ('alice'),
+ *   args (module arguments, string or array), uid/gid (run as that user
+ *   through setpriv), items ({ rhost, tty, ruser }: pamtester -I), echo
+ *   (a stream to copy the output to, e.g. process.stdout).
+ * Returns { child, waitForUrl(), pressEnter(), endInput(), lines(),
+ *   result() -> { code, signal, stdout, stderr, output, ms } }.
+ */
+export function runPam(opts = {}) {
+  if (!fs.existsSync(MODULE)) throw new Error(`${MODULE} is missing: run make`);
+  const dir = tempDir('zkauth-pam-');
+  const socket = opts.socket ?? opts.daemon?.socket;
+  const args = Array.isArray(opts.args) ? opts.args.join(' ') : (opts.args ?? '');
+  fs.writeFileSync(path.join(dir, SERVICE),
+    `auth required ${MODULE} socket=${socket} ${args}\n`
+    + 'account required pam_permit.so\n', { mode: 0o644 });
+  // pam_wrapper reads "other" when a service is missing; an explicit
+  // denial keeps its error out of the output.
+  fs.writeFileSync(path.join(dir, 'other'), 'auth required pam_deny.so\naccount required pam_deny.so\n', { mode: 0o644 });
+  const accountsDir = opts.daemon?.dir ?? dir;
+
+  const env = {
+    ...process.env,
+    ...writeAccounts(accountsDir),
+    ...sanitizerEnv(),
+    PAM_WRAPPER: '1',
+    PAM_WRAPPER_SERVICE_DIR: dir,
+    LD_PRELOAD: preload('libpam_wrapper.so', 'libnss_wrapper.so'),
+  };
+  // libpam unloads the module at pam_end, before LeakSanitizer looks:
+  // preloaded, it stays mapped and its frames keep their names.
+  if (SAN) env.LD_PRELOAD += `:${MODULE}`;
+  let cmd = 'pamtester';
+  let argv = ['-v'];
+  for (const [k, v] of Object.entries(opts.items ?? {})) argv.push(`-I${k}=${v}`);
+  argv.push(SERVICE, opts.user ?? 'alice', 'authenticate');
+  if (opts.uid !== undefined) {
+    argv = [`--reuid=${opts.uid}`, `--regid=${opts.gid ?? opts.uid}`, '--clear-groups', cmd, ...argv];
+    cmd = 'setpriv';
+  }
+
+  const started = Date.now();
+  const child = spawn(cmd, argv, { env, cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin.on('error', () => {}); // pamtester may be gone before we write
+  const out = track(child, { echo: opts.echo });
+  let done;
+
+  return {
+    child,
+    lines: () => [...out.lines],
+    output: () => out.lines.join('\n'),
+    waitForUrl: (ms = 10000) => waitForLine(out, URL_LINE, ms, 'a URL from pam_zkauth'),
+    pressEnter() {
+      if (child.stdin.writable) child.stdin.write('\n');
+    },
+    endInput() {
+      if (child.stdin.writable) child.stdin.end();
+    },
+    kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+    // Waits for pamtester to end; under SAN=1, rejects on a sanitizer report
+    // that involves the module.
+    result(ms = 60000) {
+      done ??= (async () => {
+        const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+        const { code, signal } = await out.closed;
+        clearTimeout(timer);
+        const ms2 = Date.now() - started;
+        removeDir(dir);
+        const output = out.lines.join('\n');
+        if (SAN) checkSanitizer('pamtester', output);
+        return { code, signal, stdout: out.stdout, stderr: out.stderr, output, ms: ms2 };
+      })();
+      return done;
+    },
+  };
+}
+
+// Sanitizer reports in pamtester's output: a memory error, undefined
+// behaviour, or a leak that involves the module fails the test; a leak
+// only in pamtester or the wrappers is shown (suppress it in
+// tests/lsan.supp). The module's frames name its sources (pam_zkauth/)
+// or its entry points (pam_sm_*, the only module in the test stack);
+// "<unknown module>" is what frames of an unloaded module look like.
+function checkSanitizer(who, output) {
+  if (!SANITIZER_REPORT.test(output)) return;
+  if (/pam_zkauth|pam_sm_|<unknown module>|runtime error:|ERROR: AddressSanitizer/.test(output)) {
+    throw new Error(`${who}: sanitizer report involving pam_zkauth:\n${output}`);
+  }
+  process.stderr.write(`# ${who}: sanitizer report outside pam_zkauth (not failed):\n${output}\n`);
+}

@@ -1,0 +1,188 @@
+// Whole logins: pamtester with the built pam_zkauth.so (pam_wrapper),
+// zkauth-verifyd, the test provider (oidc-provider) and a browser
+// stand-in, all on 127.0.0.1. One provider for the file, a fresh daemon
+// for each test.
+//
+//   ZK_BUILD=build node --test --test-concurrency=1 tests/e2e/
+
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import { approve, open } from './browser.mjs';
+import {
+  ACCOUNTS, SERVICE, runPam, sleep, startDaemon, startProvider,
+} from './lib.mjs';
+
+// The daemon's one line per login outcome (DESIGN.md 6), e.g.
+//   login user="alice" sub="id-alice" service="zkauth-test" rhost="" uid=0 result=granted reason=ok
+// Kept here so that a change of format is one edit; other key=value
+// fields may stand between rhost and result.
+const LOG_GRANTED = (user, sub) => new RegExp(
+  `\\blogin user="${user}" sub="${sub}" service="${SERVICE}" rhost="[^"]*" (?:\\S+ )*result=granted\\b`,
+);
+const LOG_OUTCOME = (user, result, reason = '') => new RegExp(
+  `\\blogin user="${user}" .*\\bresult=${result}\\b${reason && `.*\\b${reason}\\b`}`,
+);
+const LOG_ANY_GRANT = /\bresult=granted\b/;
+
+const SUCCESS = /successfully authenticated/;
+
+// The shortest flow_timeout the expiry test configures.
+const FLOW_TIMEOUT_S = 5;
+
+let provider;
+before(async () => { provider = await startProvider(); });
+after(async () => { await provider?.stop(); });
+
+async function daemonFor(t, opts = {}) {
+  const daemon = await startDaemon({ issuer: provider.issuer, ...opts });
+  t.after(() => daemon.stop());
+  return daemon;
+}
+
+function pamFor(t, opts) {
+  const pam = runPam(opts);
+  t.after(() => pam.kill());
+  return pam;
+}
+
+// Starts pamtester, waits for the link, has the browser stand-in open it
+// with browserOpts, then presses Enter. Returns { url, page, result }.
+async function login(t, daemon, { user = 'alice', args = '', pam: pamOpts = {}, ...browserOpts } = {}) {
+  const pam = pamFor(t, { daemon, user, args, ...pamOpts });
+  const url = await pam.waitForUrl();
+  const page = await approve(url, browserOpts);
+  pam.pressEnter();
+  pam.endInput();
+  const result = await pam.result();
+  return { url, page, result };
+}
+
+describe('login through the provider', () => {
+  test('a. success: the right identity signs alice in', async (t) => {
+    const daemon = await daemonFor(t);
+    const { url, page, result } = await login(t, daemon, { login: 'id-alice' });
+
+    assert.ok(page.status < 400, `callback page: HTTP ${page.status}\n${page.body}`);
+    assert.equal(result.code, 0, result.output);
+    assert.match(result.output, SUCCESS);
+    assert.match(result.output, /\balice@/, 'the prompt says who signs in where');
+    assert.ok(result.output.split('\n').includes(url), 'the URL stands alone on its line');
+    assert.match(result.output, /Press Enter after approving/);
+    await daemon.waitForLog(LOG_GRANTED('alice', 'id-alice'));
+  });
+
+  test('b. wrong identity: id-bob cannot sign in as alice', async (t) => {
+    const daemon = await daemonFor(t);
+    const { result } = await login(t, daemon, { login: 'id-bob' });
+
+    assert.notEqual(result.code, 0, result.output);
+    assert.doesNotMatch(result.output, SUCCESS);
+    assert.match(result.output, /may not sign in as alice/);
+    await daemon.waitForLog(LOG_OUTCOME('alice', 'denied', 'wrong_user'));
+    assert.doesNotMatch(daemon.logs(), LOG_ANY_GRANT);
+  });
+
+  test('c. the person denies at the provider', async (t) => {
+    const daemon = await daemonFor(t);
+    const { result } = await login(t, daemon, { deny: true });
+
+    assert.notEqual(result.code, 0, result.output);
+    assert.doesNotMatch(result.output, SUCCESS);
+    assert.match(result.output, /denied/);
+    await daemon.waitForLog(LOG_OUTCOME('alice', 'denied'));
+    assert.doesNotMatch(daemon.logs(), LOG_ANY_GRANT);
+  });
+
+  test('d. forged state: the callback is refused and the login fails', async (t) => {
+    const daemon = await daemonFor(t);
+    const { page, result } = await login(t, daemon, {
+      login: 'id-alice', tamperState: true, args: 'timeout=5',
+    });
+
+    assert.ok(page.status >= 400, `forged callback answered HTTP ${page.status}`);
+    assert.notEqual(result.code, 0, result.output);
+    assert.doesNotMatch(result.output, SUCCESS);
+    assert.doesNotMatch(daemon.logs(), LOG_ANY_GRANT);
+  });
+
+  test('e. replay: a used callback does not approve the next login', async (t) => {
+    const daemon = await daemonFor(t);
+    const first = await login(t, daemon, { login: 'id-alice' });
+    assert.equal(first.result.code, 0, first.result.output);
+
+    const pam = pamFor(t, { daemon, user: 'alice', args: 'timeout=5' });
+    await pam.waitForUrl();
+    const replay = await open(first.page.callbackUrl);
+    assert.ok(replay.status >= 400, `replayed callback answered HTTP ${replay.status}`);
+    pam.pressEnter();
+    pam.endInput();
+    const second = await pam.result();
+
+    assert.notEqual(second.code, 0, second.output);
+    assert.doesNotMatch(second.output, SUCCESS);
+    const grants = daemon.logs().split('\n').filter((l) => LOG_ANY_GRANT.test(l));
+    assert.equal(grants.length, 1, 'only the first login was granted');
+  });
+
+  test('f. expiry: Enter after flow_timeout fails', async (t) => {
+    const daemon = await daemonFor(t, { flowTimeout: FLOW_TIMEOUT_S });
+    const pam = pamFor(t, { daemon, user: 'alice' });
+    await pam.waitForUrl();
+    await sleep((FLOW_TIMEOUT_S + 2) * 1000);
+    pam.pressEnter();
+    pam.endInput();
+    const result = await pam.result();
+
+    assert.notEqual(result.code, 0, result.output);
+    assert.doesNotMatch(result.output, SUCCESS);
+    assert.match(result.output, /expired/);
+    await daemon.waitForLog(LOG_OUTCOME('alice', 'expired'));
+  });
+
+  test('g. daemon down: fails at once, saying the service is not available', async (t) => {
+    const missing = path.join(os.tmpdir(), `zkauth-e2e-missing-${crypto.randomUUID()}`, 'verifyd.sock');
+    const pam = pamFor(t, { socket: missing, user: 'alice' });
+    pam.endInput();
+    const result = await pam.result();
+
+    assert.notEqual(result.code, 0, result.output);
+    assert.ok(result.ms < 2000, `took ${result.ms} ms`);
+    assert.match(result.output, /not available|unavailable/i);
+    assert.ok(!result.output.split('\n').some((l) => /^https?:\/\//.test(l)), 'no URL shown');
+  });
+
+  test('h. non-root callers may only sign in themselves', async (t) => {
+    const daemon = await daemonFor(t);
+
+    const bob = pamFor(t, { daemon, user: 'alice', uid: ACCOUNTS.bob.uid, gid: ACCOUNTS.bob.gid });
+    bob.endInput();
+    const refused = await bob.result();
+    assert.notEqual(refused.code, 0, refused.output);
+    assert.match(refused.output, /not allowed/);
+    await daemon.waitForLog(LOG_OUTCOME('alice', 'refused'));
+    assert.ok(!refused.output.split('\n').some((l) => /^https?:\/\//.test(l)),
+      `no URL for uid ${ACCOUNTS.bob.uid} asking for alice:\n${refused.output}`);
+
+    const { result } = await login(t, daemon, {
+      login: 'id-alice', pam: { uid: ACCOUNTS.alice.uid, gid: ACCOUNTS.alice.gid },
+    });
+    assert.equal(result.code, 0, result.output);
+    assert.match(result.output, SUCCESS);
+  });
+
+  test('i. the success page names the account and shows no token', async (t) => {
+    const daemon = await daemonFor(t);
+    const { page, result } = await login(t, daemon, { login: 'id-alice' });
+
+    assert.equal(result.code, 0, result.output);
+    assert.ok(page.status < 400, `callback page: HTTP ${page.status}`);
+    assert.match(page.body, /\balice\b/);
+    assert.doesNotMatch(page.body, /eyJ/);
+    const code = new URL(page.callbackUrl).searchParams.get('code');
+    assert.ok(code && !page.body.includes(code), 'the page does not echo the code');
+  });
+});
