@@ -202,7 +202,7 @@ static int bench(const char *alg)
 			EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 			const unsigned char *rsig = strcmp(alg, "ES256") == 0 ? der : sig;
 
-			if (EVP_DigestVerifyInit(ctx, NULL, md_for(alg), NULL, k) != 1 ||
+			if (EVP_DigestVerifyInit(ctx, NULL, md_for(alg), NULL, set->keys[0].pkey) != 1 ||
 			    EVP_DigestVerify(ctx, rsig, dlen, (unsigned char *)input, strlen(input)) != 1)
 				return -1;
 			EVP_MD_CTX_free(ctx);
