@@ -93,9 +93,9 @@ int zkp_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	struct zk_start start;
 	struct zk_challenge ch;
 	struct zk_verdict v;
-	struct zkp_report rep = { NULL, NULL, NULL, NULL };
 	const char *user = NULL, *why = NULL;
 	char detail[512] = "";
+	struct zkp_report rep = { NULL, NULL, NULL, detail };
 	char arg[128];
 	char *prompt = NULL;
 	bool is_challenge = false;

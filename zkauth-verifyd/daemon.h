@@ -45,6 +45,7 @@ struct zkd {
 	size_t client_secret_len;
 	char hostname[ZK_MAX_HOST + 1];
 	char *callback_path;        /* path part of redirect_uri */
+	char *public_base;          /* base of short links: public_url or redirect_uri's origin */
 
 	struct evconnlistener *ipc;
 	struct ipc_conn *conns;     /* open module connections */
@@ -66,6 +67,8 @@ uint32_t flow_result(const struct login *l, const char **user);
 /* The browser came back to the callback listener. */
 void flow_callback(struct zkd *d, struct evhttp_request *req, const char *state,
 		   const char *code, const char *error);
+/* The browser opened a short link /l/<id>. */
+void flow_short_link(struct zkd *d, struct evhttp_request *req, const char *id);
 /* The provider became ready (or failed): resume logins waiting for it. */
 void flow_provider_ready(struct zkd *d, bool ok);
 void flow_free_all(struct zkd *d);
@@ -106,6 +109,7 @@ int listener_start(struct zkd *d);
 void listener_stop(struct zkd *d);
 /* Sends the result page to a browser waiting on the callback. */
 void listener_reply(struct evhttp_request *req, int status, const char *title, const char *text);
+void listener_redirect(struct evhttp_request *req, const char *location);
 
 /* Monotonic and wall clock seconds. */
 int64_t zkd_now_mono(void);

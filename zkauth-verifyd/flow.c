@@ -25,6 +25,9 @@
 /* 32 random bytes each: 256 bits, 43 base64url characters. */
 #define SECRET_BYTES 32
 #define SECRET_CHARS 43
+/* The short link's id: 128 bits, 22 characters, so the QR stays small. */
+#define LINK_BYTES 16
+#define LINK_CHARS 22
 #define MAX_AGE_LIMIT (366L * 86400L)
 
 enum lstate { L_WAIT_PROVIDER, L_WAIT_BROWSER, L_EXCHANGING, L_DONE };
@@ -46,6 +49,8 @@ struct login {
 	char state[SECRET_CHARS + 1];
 	char nonce[SECRET_CHARS + 1];
 	char verifier[SECRET_CHARS + 1];
+	char link[LINK_CHARS + 1];
+	char *auth_url;             /* where the short link leads */
 	struct event *expiry;
 	struct exchange *x;
 	struct evhttp_request *browser; /* waiting for the result page */
@@ -158,6 +163,9 @@ static void finish(struct login *l, uint32_t result, const char *reason)
 	zk_wipe(l->state, sizeof(l->state));
 	zk_wipe(l->nonce, sizeof(l->nonce));
 	zk_wipe(l->verifier, sizeof(l->verifier));
+	zk_wipe(l->link, sizeof(l->link));
+	zk_freezero_str(l->auth_url);
+	l->auth_url = NULL;
 	log_outcome(l->user, l->sub, l->service, l->rhost, result, reason, l->caller);
 	browser_page(l);
 	if (l->conn == NULL)
@@ -182,15 +190,21 @@ static void expired(evutil_socket_t fd, short what, void *arg)
 	finish(arg, ZK_R_EXPIRED, "flow_timeout");
 }
 
-static int make_secret(char out[SECRET_CHARS + 1])
+/* n random bytes, base64url-encoded into out (room for the encoding + 1). */
+static int make_random(char *out, size_t n)
 {
 	unsigned char raw[SECRET_BYTES];
 
-	if (zk_random(raw, sizeof(raw)) < 0)
+	if (n > sizeof(raw) || zk_random(raw, n) < 0)
 		return -1;
-	zk_b64url_encode(raw, sizeof(raw), out);
+	zk_b64url_encode(raw, n, out);
 	zk_wipe(raw, sizeof(raw));
 	return 0;
+}
+
+static int make_secret(char out[SECRET_CHARS + 1])
+{
+	return make_random(out, SECRET_BYTES);
 }
 
 /* Appends &key=value (or ?key=value) with value percent-encoded. */
@@ -266,12 +280,23 @@ out:
 static void send_challenge(struct login *l)
 {
 	struct zk_challenge ch;
+	char url[ZK_MAX_URL + 1];
 	int64_t left = l->deadline - zkd_now_mono();
+	int n;
 
 	memset(&ch, 0, sizeof(ch));
-	if (build_url(l, ch.url, sizeof(ch.url)) < 0) {
+	if (build_url(l, url, sizeof(url)) < 0) {
 		zk_log(LOG_ERR, "authorization URL longer than %u bytes", ZK_MAX_URL);
 		finish(l, ZK_R_INTERNAL, "url_too_long");
+		return;
+	}
+	l->auth_url = strdup(url);
+	zk_wipe(url, sizeof(url));
+	/* The person sees (and the QR carries) the short link on our
+	 * listener, which redirects to the long authorization URL. */
+	n = snprintf(ch.url, sizeof(ch.url), "%s/l/%s", l->d->public_base, l->link);
+	if (l->auth_url == NULL || n < 0 || (size_t)n >= sizeof(ch.url)) {
+		finish(l, ZK_R_INTERNAL, "short_link");
 		return;
 	}
 	ch.expires_in = left > 0 ? (uint32_t)left : 0;
@@ -348,7 +373,7 @@ void flow_start(struct zkd *d, struct ipc_conn *c, const struct zk_start *m, uid
 	snprintf(l->rhost, sizeof(l->rhost), "%s", m->rhost);
 	l->deadline = zkd_now_mono() + d->cfg.flow_timeout;
 	if (make_secret(l->state) < 0 || make_secret(l->nonce) < 0 ||
-	    make_secret(l->verifier) < 0) {
+	    make_secret(l->verifier) < 0 || make_random(l->link, LINK_BYTES) < 0) {
 		zk_log(LOG_ERR, "random generator failed");
 		goto refuse;
 	}
@@ -449,6 +474,22 @@ void flow_callback(struct zkd *d, struct evhttp_request *req, const char *state,
 	l->x = provider_exchange(d, code, l->verifier, l->nonce, l->max_age, token_done, l);
 }
 
+void flow_short_link(struct zkd *d, struct evhttp_request *req, const char *id)
+{
+	struct login *l;
+
+	for (l = d->logins; l; l = l->next)
+		if (l->st == L_WAIT_BROWSER && l->auth_url && zk_streq_ct(l->link, id))
+			break;
+	if (l == NULL) {
+		listener_reply(req, 404, "Sign-in link not valid",
+			       "This sign-in link is unknown, already used or expired. "
+			       "Start again from the login prompt.");
+		return;
+	}
+	listener_redirect(req, l->auth_url);
+}
+
 static void login_free(struct zkd *d, struct login *l)
 {
 	if (l->prev)
@@ -459,6 +500,7 @@ static void login_free(struct zkd *d, struct login *l)
 		l->next->prev = l->prev;
 	if (l->expiry)
 		event_free(l->expiry);
+	zk_freezero_str(l->auth_url);
 	zk_freezero(l, sizeof(*l));
 }
 

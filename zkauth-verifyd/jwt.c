@@ -470,6 +470,7 @@ int zk_jwt_verify(const char *token, size_t len, const struct zk_jwks *keys,
 	size_t hlen = 0, plen = 0, slen = 0;
 	cJSON *hj = NULL, *pj = NULL;
 	const struct zk_jwk *key = NULL;
+	const struct alg_info *ai;
 	const char *kid = NULL;
 	unsigned alg = 0;
 	struct zk_jwt_claims c;
@@ -497,8 +498,12 @@ int zk_jwt_verify(const char *token, size_t len, const struct zk_jwks *keys,
 		goto out;
 	if ((rc = select_key(keys, kid, alg, &key)) != ZK_JWT_OK)
 		goto out;
+	if ((ai = alg_info(alg)) == NULL) {
+		rc = ZK_E_ALG;
+		goto out;
+	}
 	/* The signing input is the first two segments as sent, dot included. */
-	rc = verify_sig(alg_info(alg), key->pkey, (const unsigned char *)token,
+	rc = verify_sig(ai, key->pkey, (const unsigned char *)token,
 			(size_t)(dot2 - token), sig, slen);
 	if (rc != ZK_JWT_OK)
 		goto out;

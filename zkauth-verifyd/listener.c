@@ -59,6 +59,16 @@ void listener_reply(struct evhttp_request *req, int status, const char *title, c
 	evbuffer_free(b);
 }
 
+void listener_redirect(struct evhttp_request *req, const char *location)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+
+	evhttp_add_header(h, "Location", location);
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+	evhttp_send_reply(req, 302, "Found", NULL);
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
 	struct zkd *d = arg;
@@ -69,6 +79,10 @@ static void on_request(struct evhttp_request *req, void *arg)
 
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
 		evhttp_send_error(req, 405, NULL);
+		return;
+	}
+	if (path && strncmp(path, "/l/", 3) == 0 && strcmp(path, d->callback_path) != 0) {
+		flow_short_link(d, req, path + 3);
 		return;
 	}
 	if (path == NULL || strcmp(path, d->callback_path) != 0) {

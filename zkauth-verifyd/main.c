@@ -64,6 +64,20 @@ static char *callback_path(const char *uri)
 	return strndup(p, (size_t)(end - p));
 }
 
+/* scheme://host[:port] of url, or url itself without a trailing '/'. */
+static char *origin_of(const char *url, bool whole)
+{
+	const char *p = strstr(url, "://");
+	size_t n;
+
+	if (p == NULL)
+		return NULL;
+	n = whole ? strlen(url) : (size_t)(p + 3 - url) + strcspn(p + 3, "/?#");
+	while (n > 0 && url[n - 1] == '/')
+		n--;
+	return strndup(url, n);
+}
+
 /* Checks that go beyond the file's syntax: secrets readable and tight. */
 static int load_secrets(struct zkd *d)
 {
@@ -164,6 +178,10 @@ int main(int argc, char **argv)
 		zk_log(LOG_ERR, "redirect_uri: no path");
 		goto out;
 	}
+	d.public_base = d.cfg.public_url ? origin_of(d.cfg.public_url, true)
+					 : origin_of(d.cfg.redirect_uri, false);
+	if (d.public_base == NULL)
+		goto out;
 	if (check) {
 		printf("%s: OK\n", d.config_path);
 		rc = 0;
@@ -205,6 +223,7 @@ out:
 		event_base_free(d.base);
 	zk_freezero(d.client_secret, d.client_secret_len);
 	free(d.callback_path);
+	free(d.public_base);
 	zk_config_free(&d.cfg);
 	return rc;
 }

@@ -174,6 +174,23 @@ describe('login through the provider', () => {
     assert.match(result.output, SUCCESS);
   });
 
+  test('j. the QR carries a short link that fits a 80x24 terminal and works once', async (t) => {
+    const daemon = await daemonFor(t);
+    const { url, result } = await login(t, daemon, { login: 'id-alice', args: 'qr=utf8' });
+
+    assert.equal(result.code, 0, result.output);
+    assert.match(url, new RegExp(`^http://127\\.0\\.0\\.1:${daemon.listenerPort}/l/[A-Za-z0-9_-]{22}$`));
+    const lines = result.output.split('\n');
+    const qr = lines.filter((l) => /[\u2580\u2584\u2588]/.test(l));
+    assert.ok(qr.length > 10 && qr.length <= 20, `QR rows: ${qr.length}`);
+    assert.ok(qr.every((l) => [...l].length <= 80), 'QR rows fit in 80 columns');
+    // The login is over: its link leads nowhere now, and a guessed one neither.
+    const used = await open(url);
+    assert.equal(used.status, 404);
+    const guessed = await open(url.replace(/[A-Za-z0-9_-]{22}$/, 'A'.repeat(22)));
+    assert.equal(guessed.status, 404);
+  });
+
   test('i. the success page names the account and shows no token', async (t) => {
     const daemon = await daemonFor(t);
     const { page, result } = await login(t, daemon, { login: 'id-alice' });

@@ -367,6 +367,9 @@ static void test_ec_point_checks(void **state)
 	/* Coordinates are exactly the field size. */
 	assert_int_equal(count_keys(set_of(mangle_coord(j, "x", 1, 0), NULL)), 0);
 	assert_int_equal(count_keys(set_of(mangle_coord(j5, "y", 1, 0), NULL)), 0);
+	/* Far too short: nothing may be read past the decoded bytes. */
+	assert_int_equal(count_keys(set_of(strdup("{\"kty\":\"EC\",\"crv\":\"P-521\",\"x\":\"AAAA\","
+						  "\"y\":\"AAAA\"}"), NULL)), 0);
 	free(j);
 	free(j5);
 }
