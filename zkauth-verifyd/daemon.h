@@ -88,6 +88,8 @@ void ipc_login_done(struct ipc_conn *c);
 /* oidc.c: talking to the provider. */
 int provider_init(struct zkd *d);
 void provider_free(struct zkd *d);
+/* After a reload changed the provider's settings. */
+void provider_reset(struct zkd *d);
 /* Begins discovery when needed; flow_provider_ready() is called when known. */
 void provider_ensure(struct zkd *d);
 

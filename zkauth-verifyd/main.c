@@ -6,7 +6,10 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <getopt.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,23 +81,64 @@ static char *origin_of(const char *url, bool whole)
 	return strndup(url, n);
 }
 
-/* Checks that go beyond the file's syntax: secrets readable and tight. */
-static int load_secrets(struct zkd *d)
+/* Checks that go beyond the file's syntax: secrets readable and tight.
+ * *secret is set only on success (NULL when the config names none). */
+static int load_secret(const struct zk_config *c, char **secret, size_t *len)
 {
 	char err[512];
+	char *s = NULL;
+	size_t n = 0;
 
-	if (d->cfg.client_secret_file == NULL)
+	if (c->client_secret_file == NULL) {
+		*secret = NULL;
+		*len = 0;
 		return 0;
-	if (zk_read_secret_file(d->cfg.client_secret_file, SECRET_MAX, &d->client_secret,
-				&d->client_secret_len, err, sizeof(err)) < 0) {
+	}
+	if (zk_read_secret_file(c->client_secret_file, SECRET_MAX, &s, &n, err, sizeof(err)) < 0) {
 		zk_log(LOG_ERR, "client_secret_file: %s", err);
 		return -1;
 	}
-	if (d->client_secret_len == 0) {
-		zk_log(LOG_ERR, "client_secret_file %s is empty", d->cfg.client_secret_file);
+	if (n == 0) {
+		zk_log(LOG_ERR, "client_secret_file %s is empty", c->client_secret_file);
+		zk_freezero(s, n);
 		return -1;
 	}
+	*secret = s;
+	*len = n;
 	return 0;
+}
+
+/* sd_notify(3)'s protocol, without linking libsystemd: one datagram to
+ * $NOTIFY_SOCKET when systemd runs us as Type=notify. */
+static void notify(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sun;
+	size_t n;
+	int fd;
+
+	if (path == NULL || (path[0] != '/' && path[0] != '@'))
+		return;
+	n = strlen(path);
+	if (n >= sizeof(sun.sun_path))
+		return;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, n);
+	if (path[0] == '@')
+		sun.sun_path[0] = '\0'; /* abstract namespace */
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sun,
+		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0)
+		zk_log(LOG_WARNING, "sd_notify: %s", strerror(errno));
+	close(fd);
+}
+
+static bool same(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
 }
 
 static int check_supported(const struct zk_config *c)
@@ -118,14 +162,67 @@ static int check_supported(const struct zk_config *c)
 	return 0;
 }
 
+static int check_supported(const struct zk_config *c);
+
+/* SIGHUP: read the config and the secret again and apply them to new
+ * logins. A bad file changes nothing; what is bound at start (sockets,
+ * callback URL, trust anchors) needs a restart. */
+static void reload(struct zkd *d)
+{
+	struct zk_config nc;
+	char err[1024];
+	char *secret = NULL;
+	size_t slen = 0;
+	bool provider_changed;
+
+	notify("RELOADING=1");
+	if (zk_config_load(d->config_path, &nc, err, sizeof(err)) < 0) {
+		zk_log(LOG_ERR, "reload: %s; keeping the running configuration", err);
+		goto done;
+	}
+	if (check_supported(&nc) < 0 || load_secret(&nc, &secret, &slen) < 0) {
+		zk_log(LOG_ERR, "reload: keeping the running configuration");
+		goto keep;
+	}
+	if (!same(nc.socket_path, d->cfg.socket_path) || !same(nc.listen, d->cfg.listen) ||
+	    !same(nc.redirect_uri, d->cfg.redirect_uri) || !same(nc.public_url, d->cfg.public_url) ||
+	    !same(nc.tls_certificate, d->cfg.tls_certificate) ||
+	    !same(nc.tls_private_key, d->cfg.tls_private_key) || !same(nc.ca_file, d->cfg.ca_file) ||
+	    nc.flow != d->cfg.flow) {
+		zk_log(LOG_ERR, "reload: socket, listen, redirect_uri, public_url, tls_*, ca_file "
+		       "and flow take effect only at a restart; keeping the running configuration");
+		goto keep;
+	}
+	provider_changed = nc.profile != d->cfg.profile || !same(nc.issuer, d->cfg.issuer) ||
+		!same(nc.authorization_endpoint, d->cfg.authorization_endpoint) ||
+		!same(nc.token_endpoint, d->cfg.token_endpoint) ||
+		!same(nc.jwks_uri, d->cfg.jwks_uri) ||
+		!same(nc.device_authorization_endpoint, d->cfg.device_authorization_endpoint);
+	zk_config_free(&d->cfg);
+	d->cfg = nc;
+	zk_freezero(d->client_secret, d->client_secret_len);
+	d->client_secret = secret;
+	d->client_secret_len = slen;
+	if (provider_changed)
+		provider_reset(d);
+	zk_log(LOG_NOTICE, "configuration reloaded from %s", d->config_path);
+	goto done;
+keep:
+	zk_freezero(secret, slen);
+	zk_config_free(&nc);
+done:
+	notify("READY=1");
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct zkd *d = arg;
 
 	if (sig == SIGHUP) {
-		zk_log(LOG_NOTICE, "SIGHUP: reloading is not supported yet; restart to apply changes");
+		reload(d);
 		return;
 	}
+	notify("STOPPING=1");
 	zk_log(LOG_INFO, "stopping on signal %d", (int)sig);
 	event_base_loopexit(d->base, NULL);
 }
@@ -171,7 +268,7 @@ int main(int argc, char **argv)
 		zk_log(LOG_ERR, "%s", err);
 		return 1;
 	}
-	if (check_supported(&d.cfg) < 0 || load_secrets(&d) < 0)
+	if (check_supported(&d.cfg) < 0 || load_secret(&d.cfg, &d.client_secret, &d.client_secret_len) < 0)
 		goto out;
 	d.callback_path = d.cfg.redirect_uri ? callback_path(d.cfg.redirect_uri) : NULL;
 	if (d.callback_path == NULL) {
@@ -208,6 +305,7 @@ int main(int argc, char **argv)
 	if (listener_start(&d) < 0 || ipc_listen(&d) < 0 || provider_init(&d) < 0)
 		goto out;
 	zk_log(LOG_INFO, "ready: socket %s, callback listener %s", d.cfg.socket_path, d.cfg.listen);
+	notify("READY=1");
 	if (event_base_dispatch(d.base) < 0)
 		goto out;
 	rc = 0;

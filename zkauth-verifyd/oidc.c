@@ -363,9 +363,11 @@ struct exchange *provider_exchange(struct zkd *d, const char *code, const char *
 	size_t len = 0;
 	int bad = 0;
 
-	if (x == NULL) {
-		struct token_result r = { .result = ZK_R_INTERNAL, .reason = "nomem" };
+	if (x == NULL || !d->prov.ready) {
+		struct token_result r = { .result = x ? ZK_R_PROVIDER : ZK_R_INTERNAL,
+					  .reason = x ? "provider_not_ready" : "nomem" };
 
+		free(x);
 		cb(arg, &r);
 		return NULL;
 	}
@@ -437,6 +439,28 @@ void provider_exchange_cancel(struct exchange *x)
 			break;
 		}
 	exchange_free(x);
+}
+
+/* The provider's settings changed (reload): forget what we knew and
+ * discover again. Exchanges waiting for keys fail; they never see keys
+ * of a provider that is no longer configured. */
+void provider_reset(struct zkd *d)
+{
+	struct provider *p = &d->prov;
+	struct exchange *w;
+
+	zk_http_cancel(p->jwks_call);
+	p->jwks_call = NULL;
+	zk_jwks_free(p->jwks);
+	p->jwks = NULL;
+	while ((w = p->jwks_waiters) != NULL) {
+		p->jwks_waiters = w->next;
+		w->next = NULL;
+		exchange_end(w, ZK_R_PROVIDER, "provider_reloaded", NULL);
+	}
+	provider_free(d);
+	if (provider_init(d) < 0)
+		zk_log(LOG_ERR, "reload: the provider cannot be set up");
 }
 
 void provider_free(struct zkd *d)

@@ -336,6 +336,7 @@ export async function startDaemon(opts = {}) {
     socket,
     listenerPort,
     confFile,
+    pid: child.pid,
     env,
     logs: () => out.lines.join('\n'),
     waitForLog: (re, ms = 5000) => waitForLine(out, re, ms, `a daemon log line matching ${re}`),

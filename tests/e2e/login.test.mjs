@@ -7,6 +7,7 @@
 
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -189,6 +190,32 @@ describe('login through the provider', () => {
     assert.equal(used.status, 404);
     const guessed = await open(url.replace(/[A-Za-z0-9_-]{22}$/, 'A'.repeat(22)));
     assert.equal(guessed.status, 404);
+  });
+
+  test('k. SIGHUP reloads the config; a broken file changes nothing', async (t) => {
+    const daemon = await daemonFor(t);
+    const conf = fs.readFileSync(daemon.confFile, 'utf8');
+
+    // A broken file: the daemon says why and keeps its configuration.
+    fs.writeFileSync(daemon.confFile, `${conf}\n[provider]\nno_such_key = 1\n`);
+    process.kill(daemon.pid, 'SIGHUP');
+    await daemon.waitForLog(/reload: .*no_such_key.*keeping the running configuration/);
+    const ok = await login(t, daemon, { login: 'id-alice' });
+    assert.equal(ok.result.code, 0, ok.result.output);
+
+    // A good file with another client id applies to the next login: the
+    // provider does not know that client, so the login fails closed.
+    fs.writeFileSync(daemon.confFile, conf.replace(/^client_id = .*$/m, 'client_id = unknown-client'));
+    process.kill(daemon.pid, 'SIGHUP');
+    await daemon.waitForLog(/configuration reloaded/);
+    const pam = pamFor(t, { daemon, user: 'alice', args: 'timeout=5' });
+    const url = await pam.waitForUrl();
+    await approve(url, { login: 'id-alice' }).catch(() => null);
+    pam.pressEnter();
+    pam.endInput();
+    const bad = await pam.result();
+    assert.notEqual(bad.code, 0, bad.output);
+    assert.doesNotMatch(bad.output, SUCCESS);
   });
 
   test('i. the success page names the account and shows no token', async (t) => {
