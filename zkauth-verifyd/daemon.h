@@ -26,6 +26,8 @@ struct provider {
 	char *authorization_endpoint;
 	char *token_endpoint;
 	char *jwks_uri;
+	char *device_endpoint;      /* flow = device only */
+	bool iss_in_response;       /* RFC 9207: callbacks carry iss */
 	bool ready;                 /* endpoints known */
 	bool discovering;
 	struct zk_http_call *disc_call;
@@ -66,7 +68,7 @@ void flow_conn_closed(struct zkd *d, struct login *l);
 uint32_t flow_result(const struct login *l, const char **user);
 /* The browser came back to the callback listener. */
 void flow_callback(struct zkd *d, struct evhttp_request *req, const char *state,
-		   const char *code, const char *error);
+		   const char *code, const char *error, const char *iss);
 /* The browser opened a short link /l/<id>. */
 void flow_short_link(struct zkd *d, struct evhttp_request *req, const char *id);
 /* The provider became ready (or failed): resume logins waiting for it. */
@@ -105,6 +107,20 @@ struct exchange;
 struct exchange *provider_exchange(struct zkd *d, const char *code, const char *verifier,
 				   const char *nonce, int64_t max_age, token_cb cb, void *arg);
 void provider_exchange_cancel(struct exchange *x);
+
+/* Device flow (RFC 8628): what the person is shown. */
+struct device_info {
+	char url[ZK_MAX_URL + 1];        /* verification_uri_complete, else verification_uri */
+	char user_code[ZK_MAX_CODE + 1];
+	int64_t expires_in;
+};
+typedef void (*device_cb)(void *arg, const struct device_info *info);
+/* Asks for a device code; started() is called once the person can be
+ * shown where to go, then the daemon polls and cb() gets the verified
+ * identity, or cb() alone is called on failure. Cancel with
+ * provider_exchange_cancel. NULL when it failed at once (cb called). */
+struct exchange *provider_device(struct zkd *d, int64_t max_age, device_cb started, token_cb cb,
+				 void *arg);
 
 /* listener.c */
 int listener_start(struct zkd *d);

@@ -30,7 +30,8 @@
 #define LINK_CHARS 22
 #define MAX_AGE_LIMIT (366L * 86400L)
 
-enum lstate { L_WAIT_PROVIDER, L_WAIT_BROWSER, L_EXCHANGING, L_DONE };
+/* The device flow goes WAIT_PROVIDER -> POLLING -> DONE. */
+enum lstate { L_WAIT_PROVIDER, L_WAIT_BROWSER, L_EXCHANGING, L_POLLING, L_DONE };
 
 struct login {
 	struct login *next, *prev;
@@ -54,6 +55,7 @@ struct login {
 	struct event *expiry;
 	struct exchange *x;
 	struct evhttp_request *browser; /* waiting for the result page */
+	bool shown;                 /* a challenge went out */
 };
 
 static const char *result_word(uint32_t r)
@@ -146,9 +148,10 @@ static void browser_page(struct login *l)
 /* The one way a login reaches its verdict. */
 static void finish(struct login *l, uint32_t result, const char *reason)
 {
-	enum lstate was = l->st;
+	/* Until the person has been shown where to go, START is unanswered. */
+	bool answered = l->st != L_WAIT_PROVIDER && !(l->st == L_POLLING && !l->shown);
 
-	if (was == L_DONE)
+	if (l->st == L_DONE)
 		return;
 	l->st = L_DONE;
 	l->result = result;
@@ -170,7 +173,7 @@ static void finish(struct login *l, uint32_t result, const char *reason)
 	browser_page(l);
 	if (l->conn == NULL)
 		return;
-	if (was == L_WAIT_PROVIDER)
+	if (!answered)
 		ipc_refuse(l->conn, result); /* no challenge went out: answer START */
 	else
 		ipc_login_done(l->conn);
@@ -302,8 +305,39 @@ static void send_challenge(struct login *l)
 	ch.expires_in = left > 0 ? (uint32_t)left : 0;
 	snprintf(ch.host, sizeof(ch.host), "%s", l->d->hostname);
 	l->st = L_WAIT_BROWSER;
+	l->shown = true;
 	ipc_send_challenge(l->conn, &ch);
 	zk_wipe(ch.url, sizeof(ch.url));
+}
+
+static void token_done(void *arg, const struct token_result *r);
+
+static void device_started(void *arg, const struct device_info *info)
+{
+	struct login *l = arg;
+	struct zk_challenge ch;
+	int64_t left = l->deadline - zkd_now_mono();
+
+	memset(&ch, 0, sizeof(ch));
+	if (info->expires_in < left)
+		left = info->expires_in;
+	ch.expires_in = left > 0 ? (uint32_t)left : 0;
+	snprintf(ch.url, sizeof(ch.url), "%s", info->url);
+	snprintf(ch.code, sizeof(ch.code), "%s", info->user_code);
+	snprintf(ch.host, sizeof(ch.host), "%s", l->d->hostname);
+	l->shown = true;
+	ipc_send_challenge(l->conn, &ch);
+}
+
+/* The provider is known: show the person where to go. */
+static void begin(struct login *l)
+{
+	if (l->d->cfg.flow == ZK_FLOW_DEVICE) {
+		l->st = L_POLLING;
+		l->x = provider_device(l->d, l->max_age, device_started, token_done, l);
+		return;
+	}
+	send_challenge(l);
 }
 
 unsigned flow_pending_for(const struct zkd *d, const char *user)
@@ -388,7 +422,7 @@ void flow_start(struct zkd *d, struct ipc_conn *c, const struct zk_start *m, uid
 	d->n_pending++;
 	ipc_bind_login(c, l);
 	if (d->prov.ready)
-		send_challenge(l);
+		begin(l);
 	else
 		provider_ensure(d); /* calls flow_provider_ready() later */
 	return;
@@ -412,7 +446,7 @@ void flow_provider_ready(struct zkd *d, bool ok)
 		if (l->st != L_WAIT_PROVIDER)
 			continue;
 		if (ok)
-			send_challenge(l);
+			begin(l);
 		else
 			finish(l, ZK_R_PROVIDER, "provider_unavailable");
 	}
@@ -444,7 +478,7 @@ static void token_done(void *arg, const struct token_result *r)
 }
 
 void flow_callback(struct zkd *d, struct evhttp_request *req, const char *state,
-		   const char *code, const char *error)
+		   const char *code, const char *error, const char *iss)
 {
 	struct login *l;
 
@@ -462,6 +496,14 @@ void flow_callback(struct zkd *d, struct evhttp_request *req, const char *state,
 	l->st = L_EXCHANGING;
 	l->browser = req;
 	evhttp_connection_set_closecb(evhttp_request_get_connection(req), browser_closed, l);
+	/* RFC 9207: the response must come from our issuer when the provider
+	 * says it names itself, and whenever it does. */
+	if ((iss || d->prov.iss_in_response) &&
+	    (iss == NULL || d->cfg.issuer == NULL || strcmp(iss, d->cfg.issuer) != 0)) {
+		zk_log(LOG_NOTICE, "callback: iss parameter missing or not our issuer");
+		finish(l, ZK_R_DENIED, "iss_mismatch");
+		return;
+	}
 	if (error) {
 		finish(l, ZK_R_DENIED, strcmp(error, "access_denied") == 0 ?
 		       "denied_at_provider" : "provider_error");

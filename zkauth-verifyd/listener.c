@@ -97,7 +97,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 	}
 	/* The module shows the outcome; the log never gets code or state. */
 	flow_callback(d, req, evhttp_find_header(&params, "state"),
-		      evhttp_find_header(&params, "code"), evhttp_find_header(&params, "error"));
+		      evhttp_find_header(&params, "code"), evhttp_find_header(&params, "error"),
+		      evhttp_find_header(&params, "iss"));
 	evhttp_clear_headers(&params);
 }
 

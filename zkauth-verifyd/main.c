@@ -145,9 +145,7 @@ static int check_supported(const struct zk_config *c)
 {
 	const char *what = NULL;
 
-	if (c->flow == ZK_FLOW_DEVICE)
-		what = "flow = device";
-	else if (c->profile == ZK_PROFILE_ZEROAUTH)
+	if (c->profile == ZK_PROFILE_ZEROAUTH)
 		what = "profile = zeroauth";
 	else if (c->token_auth_method == ZK_AUTH_PRIVATE_KEY_JWT)
 		what = "token_auth_method = private_key_jwt";
@@ -270,15 +268,18 @@ int main(int argc, char **argv)
 	}
 	if (check_supported(&d.cfg) < 0 || load_secret(&d.cfg, &d.client_secret, &d.client_secret_len) < 0)
 		goto out;
-	d.callback_path = d.cfg.redirect_uri ? callback_path(d.cfg.redirect_uri) : NULL;
-	if (d.callback_path == NULL) {
-		zk_log(LOG_ERR, "redirect_uri: no path");
-		goto out;
+	/* The code flow needs the callback listener; the device flow does not. */
+	if (d.cfg.flow == ZK_FLOW_CODE) {
+		d.callback_path = d.cfg.redirect_uri ? callback_path(d.cfg.redirect_uri) : NULL;
+		if (d.callback_path == NULL) {
+			zk_log(LOG_ERR, "redirect_uri: no path");
+			goto out;
+		}
+		d.public_base = d.cfg.public_url ? origin_of(d.cfg.public_url, true)
+						 : origin_of(d.cfg.redirect_uri, false);
+		if (d.public_base == NULL)
+			goto out;
 	}
-	d.public_base = d.cfg.public_url ? origin_of(d.cfg.public_url, true)
-					 : origin_of(d.cfg.redirect_uri, false);
-	if (d.public_base == NULL)
-		goto out;
 	if (check) {
 		printf("%s: OK\n", d.config_path);
 		rc = 0;
@@ -302,9 +303,12 @@ int main(int argc, char **argv)
 		zk_log(LOG_ERR, "cannot set up the HTTP client");
 		goto out;
 	}
-	if (listener_start(&d) < 0 || ipc_listen(&d) < 0 || provider_init(&d) < 0)
+	if ((d.cfg.flow == ZK_FLOW_CODE && listener_start(&d) < 0) || ipc_listen(&d) < 0 ||
+	    provider_init(&d) < 0)
 		goto out;
-	zk_log(LOG_INFO, "ready: socket %s, callback listener %s", d.cfg.socket_path, d.cfg.listen);
+	zk_log(LOG_INFO, "ready: socket %s, %s %s", d.cfg.socket_path,
+	       d.cfg.flow == ZK_FLOW_CODE ? "callback listener" : "device flow, no listener",
+	       d.cfg.flow == ZK_FLOW_CODE ? d.cfg.listen : "");
 	notify("READY=1");
 	if (event_base_dispatch(d.base) < 0)
 		goto out;

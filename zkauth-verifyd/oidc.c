@@ -12,6 +12,12 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <event2/event.h>
+
+#define DEVICE_GRANT "urn:ietf:params:oauth:grant-type:device_code"
+/* RFC 8628: 5 s when the provider names no interval; slow_down adds 5 s. */
+#define DEVICE_INTERVAL_DEFAULT 5
+#define DEVICE_INTERVAL_MAX 60
 
 /* An unknown kid refetches the JWKS at most once per this many seconds. */
 #define JWKS_COOLDOWN 60
@@ -30,6 +36,12 @@ struct exchange {
 	char *token;                /* kept only while waiting for the JWKS */
 	size_t token_len;
 	struct exchange *next;      /* in prov.jwks_waiters */
+	/* device flow (RFC 8628) */
+	device_cb started;
+	char *device_code;          /* secret: wiped */
+	int64_t interval;           /* seconds between polls */
+	int64_t device_deadline;    /* monotonic */
+	struct event *poll_timer;
 };
 
 static void set_str(char **dst, const char *src)
@@ -90,6 +102,24 @@ static void discovered(void *arg, int err, long status, const char *body, size_t
 	set_str(&p->jwks_uri, j);
 	if (!p->authorization_endpoint || !p->token_endpoint || !p->jwks_uri)
 		goto out;
+	if (d->cfg.flow == ZK_FLOW_DEVICE) {
+		const char *dev = d->cfg.device_authorization_endpoint
+			? d->cfg.device_authorization_endpoint
+			: disc_url(doc, "device_authorization_endpoint");
+
+		if (dev == NULL) {
+			zk_log(LOG_ERR, "flow = device, but the provider offers no usable "
+			       "device_authorization_endpoint");
+			goto out;
+		}
+		set_str(&p->device_endpoint, dev);
+		if (p->device_endpoint == NULL)
+			goto out;
+	}
+	/* RFC 9207: a provider that sends iss in its authorization response
+	 * gets it checked on every callback (mix-up defence). */
+	p->iss_in_response = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+		doc, "authorization_response_iss_parameter_supported"));
 	p->ready = true;
 	ok = true;
 	zk_log(LOG_INFO, "provider %s discovered", d->cfg.issuer);
@@ -129,10 +159,12 @@ int provider_init(struct zkd *d)
 	struct provider *p = &d->prov;
 
 	/* Every endpoint given in the config: no discovery needed. */
-	if (d->cfg.authorization_endpoint && d->cfg.token_endpoint && d->cfg.jwks_uri) {
+	if (d->cfg.authorization_endpoint && d->cfg.token_endpoint && d->cfg.jwks_uri &&
+	    (d->cfg.flow != ZK_FLOW_DEVICE || d->cfg.device_authorization_endpoint)) {
 		set_str(&p->authorization_endpoint, d->cfg.authorization_endpoint);
 		set_str(&p->token_endpoint, d->cfg.token_endpoint);
 		set_str(&p->jwks_uri, d->cfg.jwks_uri);
+		set_str(&p->device_endpoint, d->cfg.device_authorization_endpoint);
 		if (!p->authorization_endpoint || !p->token_endpoint || !p->jwks_uri)
 			return -1;
 		p->ready = true;
@@ -150,6 +182,9 @@ static void exchange_free(struct exchange *x)
 {
 	if (x == NULL)
 		return;
+	if (x->poll_timer)
+		event_free(x->poll_timer);
+	zk_freezero_str(x->device_code);
 	zk_freezero(x->token, x->token_len);
 	zk_freezero(x, sizeof(*x));
 }
@@ -258,6 +293,8 @@ static void verify_now(struct exchange *x, const char *token, size_t len, bool m
 	exchange_end(x, ZK_R_OK, "verified", claims.sub);
 }
 
+static void json_free_wiped(cJSON *doc);
+
 static void token_response(void *arg, int err, long status, const char *body, size_t len)
 {
 	struct exchange *x = arg;
@@ -292,14 +329,7 @@ static void token_response(void *arg, int err, long status, const char *body, si
 	verify_now(x, tok->valuestring, strlen(tok->valuestring), true);
 out:
 	/* cJSON does not wipe: clear the token strings before freeing. */
-	if (doc) {
-		cJSON *it;
-
-		cJSON_ArrayForEach(it, doc)
-			if (cJSON_IsString(it))
-				zk_freezero_str(it->valuestring), it->valuestring = NULL;
-		cJSON_Delete(doc);
-	}
+	json_free_wiped(doc);
 }
 
 /* form-urlencoded key=value&... */
@@ -329,6 +359,31 @@ static int form_add(char *buf, size_t cap, size_t *len, const char *key, const c
 	buf[n] = '\0';
 	*len = n;
 	return 0;
+}
+
+/* Adds the client's authentication to a form request. -1: cannot. */
+static int client_auth(const struct zkd *d, struct zk_http_req *req, char *form, size_t cap,
+		       size_t *len)
+{
+	int bad = 0;
+
+	switch (d->cfg.token_auth_method) {
+	case ZK_AUTH_BASIC:
+		req->basic_user = d->cfg.client_id;
+		req->basic_pass = d->client_secret;
+		break;
+	case ZK_AUTH_POST:
+		bad |= form_add(form, cap, len, "client_id", d->cfg.client_id);
+		bad |= form_add(form, cap, len, "client_secret", d->client_secret);
+		break;
+	case ZK_AUTH_NONE:
+		bad |= form_add(form, cap, len, "client_id", d->cfg.client_id);
+		break;
+	default:
+		bad = -1; /* private_key_jwt, client_secret_json: not for forms */
+		break;
+	}
+	return bad ? -1 : 0;
 }
 
 static char *json_body(const struct zkd *d, const char *code, const char *verifier)
@@ -394,22 +449,7 @@ struct exchange *provider_exchange(struct zkd *d, const char *code, const char *
 		bad |= form_add(form, sizeof(form), &len, "code", code);
 		bad |= form_add(form, sizeof(form), &len, "redirect_uri", d->cfg.redirect_uri);
 		bad |= form_add(form, sizeof(form), &len, "code_verifier", verifier);
-		switch (d->cfg.token_auth_method) {
-		case ZK_AUTH_BASIC:
-			req.basic_user = d->cfg.client_id;
-			req.basic_pass = d->client_secret;
-			break;
-		case ZK_AUTH_POST:
-			bad |= form_add(form, sizeof(form), &len, "client_id", d->cfg.client_id);
-			bad |= form_add(form, sizeof(form), &len, "client_secret", d->client_secret);
-			break;
-		case ZK_AUTH_NONE:
-			bad |= form_add(form, sizeof(form), &len, "client_id", d->cfg.client_id);
-			break;
-		default:
-			bad = 1; /* private_key_jwt: not built yet, refuse */
-			break;
-		}
+		bad |= client_auth(d, &req, form, sizeof(form), &len);
 		req.content_type = "application/x-www-form-urlencoded";
 		req.body = form;
 		req.body_len = len;
@@ -426,6 +466,206 @@ struct exchange *provider_exchange(struct zkd *d, const char *code, const char *
 	return x;
 }
 
+/* Wipes every string of a parsed response before it is freed. */
+static void json_free_wiped(cJSON *doc)
+{
+	cJSON *it;
+
+	if (doc == NULL)
+		return;
+	cJSON_ArrayForEach(it, doc)
+		if (cJSON_IsString(it))
+			zk_freezero_str(it->valuestring), it->valuestring = NULL;
+	cJSON_Delete(doc);
+}
+
+static void device_poll(evutil_socket_t fd, short what, void *arg);
+
+static void device_schedule(struct exchange *x)
+{
+	struct timeval tv = { (time_t)x->interval, 0 };
+
+	if (zkd_now_mono() + x->interval >= x->device_deadline) {
+		exchange_end(x, ZK_R_EXPIRED, "device_code_expired", NULL);
+		return;
+	}
+	if (x->poll_timer == NULL)
+		x->poll_timer = evtimer_new(x->d->base, device_poll, x);
+	if (x->poll_timer == NULL || evtimer_add(x->poll_timer, &tv) < 0)
+		exchange_end(x, ZK_R_INTERNAL, "timer", NULL);
+}
+
+static void device_token(void *arg, int err, long status, const char *body, size_t len)
+{
+	struct exchange *x = arg;
+	cJSON *doc;
+	const cJSON *tok, *e;
+
+	x->call = NULL;
+	if (err) {
+		zk_log(LOG_ERR, "token endpoint unreachable while polling");
+		exchange_end(x, ZK_R_PROVIDER, "token_endpoint_unreachable", NULL);
+		return;
+	}
+	doc = cJSON_ParseWithLength(body, len);
+	if (status == 200) {
+		tok = cJSON_GetObjectItemCaseSensitive(doc, "id_token");
+		if (!cJSON_IsString(tok)) {
+			zk_log(LOG_ERR, "token response has no id_token");
+			exchange_end(x, ZK_R_PROVIDER, "no_token", NULL);
+		} else {
+			verify_now(x, tok->valuestring, strlen(tok->valuestring), true);
+		}
+		json_free_wiped(doc);
+		return;
+	}
+	e = cJSON_GetObjectItemCaseSensitive(doc, "error");
+	if (!cJSON_IsString(e)) {
+		zk_log(LOG_ERR, "token endpoint answered HTTP %ld without an error code", status);
+		exchange_end(x, ZK_R_PROVIDER, "token_endpoint_error", NULL);
+	} else if (strcmp(e->valuestring, "authorization_pending") == 0) {
+		device_schedule(x);
+	} else if (strcmp(e->valuestring, "slow_down") == 0) {
+		if (x->interval + 5 <= DEVICE_INTERVAL_MAX)
+			x->interval += 5;
+		device_schedule(x);
+	} else if (strcmp(e->valuestring, "access_denied") == 0) {
+		exchange_end(x, ZK_R_DENIED, "denied_at_provider", NULL);
+	} else if (strcmp(e->valuestring, "expired_token") == 0) {
+		exchange_end(x, ZK_R_EXPIRED, "device_code_expired", NULL);
+	} else {
+		zk_log(LOG_ERR, "token endpoint: error %s while polling", e->valuestring);
+		exchange_end(x, ZK_R_PROVIDER, "token_endpoint_error", NULL);
+	}
+	json_free_wiped(doc);
+}
+
+static void device_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct exchange *x = arg;
+	struct zkd *d = x->d;
+	struct zk_http_req req = { 0 };
+	char form[FORM_MAX];
+	size_t len = 0;
+	int bad = 0;
+
+	bad |= form_add(form, sizeof(form), &len, "grant_type", DEVICE_GRANT);
+	bad |= form_add(form, sizeof(form), &len, "device_code", x->device_code);
+	bad |= client_auth(d, &req, form, sizeof(form), &len);
+	req.method = "POST";
+	req.url = d->prov.token_endpoint;
+	req.accept = "application/json";
+	req.content_type = "application/x-www-form-urlencoded";
+	req.body = form;
+	req.body_len = len;
+	req.max_body = TOKEN_RESPONSE_MAX;
+	if (!bad)
+		x->call = zk_http_start(d->http, &req, device_token, x);
+	zk_wipe(form, sizeof(form));
+	if (bad || x->call == NULL)
+		exchange_end(x, ZK_R_INTERNAL, "token_request_failed", NULL);
+}
+
+static const char *json_str(const cJSON *doc, const char *name, size_t max)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, name);
+
+	if (!cJSON_IsString(v) || v->valuestring[0] == '\0' || strlen(v->valuestring) > max)
+		return NULL;
+	return v->valuestring;
+}
+
+static void device_authorized(void *arg, int err, long status, const char *body, size_t len)
+{
+	struct exchange *x = arg;
+	struct device_info info;
+	cJSON *doc = NULL;
+	const char *dc, *uc, *uri, *full;
+	const cJSON *n;
+	int64_t expires_in;
+
+	x->call = NULL;
+	memset(&info, 0, sizeof(info));
+	if (err || status != 200) {
+		zk_log(LOG_ERR, "device authorization request failed (%s %ld)",
+		       err ? "transport error" : "HTTP", status);
+		goto fail;
+	}
+	doc = cJSON_ParseWithLength(body, len);
+	dc = json_str(doc, "device_code", 1024);
+	uc = json_str(doc, "user_code", ZK_MAX_CODE);
+	uri = json_str(doc, "verification_uri", ZK_MAX_URL);
+	full = json_str(doc, "verification_uri_complete", ZK_MAX_URL);
+	n = cJSON_GetObjectItemCaseSensitive(doc, "expires_in");
+	if (!dc || !uc || !uri || !zk_url_allowed(uri) || (full && !zk_url_allowed(full)) ||
+	    !cJSON_IsNumber(n) || n->valuedouble < 1 || n->valuedouble > 3600) {
+		zk_log(LOG_ERR, "device authorization response is incomplete or malformed");
+		goto fail;
+	}
+	expires_in = (int64_t)n->valuedouble;
+	n = cJSON_GetObjectItemCaseSensitive(doc, "interval");
+	x->interval = DEVICE_INTERVAL_DEFAULT;
+	if (cJSON_IsNumber(n) && n->valuedouble >= 1 && n->valuedouble <= DEVICE_INTERVAL_MAX)
+		x->interval = (int64_t)n->valuedouble;
+	x->device_deadline = zkd_now_mono() + expires_in;
+	x->device_code = strdup(dc);
+	if (x->device_code == NULL)
+		goto fail;
+	snprintf(info.url, sizeof(info.url), "%s", full ? full : uri);
+	snprintf(info.user_code, sizeof(info.user_code), "%s", uc);
+	info.expires_in = expires_in;
+	json_free_wiped(doc);
+	x->started(x->arg, &info);
+	device_schedule(x);
+	return;
+fail:
+	json_free_wiped(doc);
+	exchange_end(x, ZK_R_PROVIDER, "device_authorization_failed", NULL);
+}
+
+struct exchange *provider_device(struct zkd *d, int64_t max_age, device_cb started, token_cb cb,
+				 void *arg)
+{
+	struct exchange *x = calloc(1, sizeof(*x));
+	struct zk_http_req req = { 0 };
+	char form[FORM_MAX];
+	size_t len = 0;
+	int bad = 0;
+
+	if (x == NULL || !d->prov.ready || d->prov.device_endpoint == NULL) {
+		struct token_result r = { .result = x ? ZK_R_PROVIDER : ZK_R_INTERNAL,
+					  .reason = "device_flow_unavailable" };
+
+		free(x);
+		cb(arg, &r);
+		return NULL;
+	}
+	x->d = d;
+	x->cb = cb;
+	x->started = started;
+	x->arg = arg;
+	x->max_age = max_age;
+	x->check_nonce = false; /* a device authorization request carries no nonce */
+	bad |= form_add(form, sizeof(form), &len, "scope", d->cfg.scopes);
+	bad |= client_auth(d, &req, form, sizeof(form), &len);
+	req.method = "POST";
+	req.url = d->prov.device_endpoint;
+	req.accept = "application/json";
+	req.content_type = "application/x-www-form-urlencoded";
+	req.body = form;
+	req.body_len = len;
+	req.max_body = TOKEN_RESPONSE_MAX;
+	if (!bad)
+		x->call = zk_http_start(d->http, &req, device_authorized, x);
+	zk_wipe(form, sizeof(form));
+	if (bad || x->call == NULL) {
+		zk_log(LOG_ERR, "cannot start the device authorization request");
+		exchange_end(x, ZK_R_INTERNAL, "device_request_failed", NULL);
+		return NULL;
+	}
+	return x;
+}
+
 void provider_exchange_cancel(struct exchange *x)
 {
 	struct exchange **pp;
@@ -433,6 +673,7 @@ void provider_exchange_cancel(struct exchange *x)
 	if (x == NULL)
 		return;
 	zk_http_cancel(x->call);
+	x->call = NULL;
 	for (pp = &x->d->prov.jwks_waiters; *pp; pp = &(*pp)->next)
 		if (*pp == x) {
 			*pp = x->next;
@@ -473,5 +714,6 @@ void provider_free(struct zkd *d)
 	free(p->authorization_endpoint);
 	free(p->token_endpoint);
 	free(p->jwks_uri);
+	free(p->device_endpoint);
 	memset(p, 0, sizeof(*p));
 }

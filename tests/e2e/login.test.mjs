@@ -218,6 +218,23 @@ describe('login through the provider', () => {
     assert.doesNotMatch(bad.output, SUCCESS);
   });
 
+  test('l. RFC 9207: a callback whose iss is not our issuer approves nothing', async (t) => {
+    const daemon = await daemonFor(t);
+    const pam = pamFor(t, { daemon, user: 'alice' });
+    const url = await pam.waitForUrl();
+    const { callbackUrl } = await approve(url, { login: 'id-alice', follow: false });
+    const forged = new URL(callbackUrl);
+    assert.equal(forged.searchParams.get('iss'), provider.issuer, 'the provider sends iss');
+    forged.searchParams.set('iss', 'https://evil.example');
+    const page = await open(forged.toString());
+    assert.ok(page.status >= 400, `callback page: HTTP ${page.status}`);
+    pam.pressEnter();
+    pam.endInput();
+    const result = await pam.result();
+    assert.notEqual(result.code, 0, result.output);
+    await daemon.waitForLog(LOG_OUTCOME('alice', 'denied', 'iss_mismatch'));
+  });
+
   test('i. the success page names the account and shows no token', async (t) => {
     const daemon = await daemonFor(t);
     const { page, result } = await login(t, daemon, { login: 'id-alice' });
