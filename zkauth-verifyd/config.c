@@ -681,6 +681,19 @@ static int cross_check(const struct parse_state *ps, const struct zk_config *c, 
 	if (c->token_auth_method == ZK_AUTH_JSON && c->profile != ZK_PROFILE_ZKAUTH)
 		return key_err(ps, K_TOKEN_AUTH_METHOD, "client_secret_json needs profile zkauth",
 			       err, errlen);
+	if (c->profile == ZK_PROFILE_ZEROAUTH) {
+		/* The broker holds the client credentials; we hold its API key. */
+		if (!c->issuer)
+			return key_err(ps, K_ISSUER, "is required with profile zeroauth (its base URL)",
+				       err, errlen);
+		if (!c->api_key_file)
+			return key_err(ps, K_API_KEY_FILE, "is required with profile zeroauth", err, errlen);
+		if (!c->jwks_uri)
+			return key_err(ps, K_JWKS_URI, "is required with profile zeroauth", err, errlen);
+		if (c->flow != ZK_FLOW_CODE)
+			return key_err(ps, K_FLOW, "profile zeroauth has only the code flow", err, errlen);
+		return 0;
+	}
 	switch (c->token_auth_method) {
 	case ZK_AUTH_NONE:
 		break;

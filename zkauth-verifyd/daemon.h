@@ -45,6 +45,8 @@ struct zkd {
 	struct provider prov;
 	char *client_secret;        /* NUL-terminated, wiped on exit */
 	size_t client_secret_len;
+	char *api_key;              /* zeroauth: the broker's API key, wiped on exit */
+	size_t api_key_len;
 	char hostname[ZK_MAX_HOST + 1];
 	char *callback_path;        /* path part of redirect_uri */
 	char *public_base;          /* base of short links: public_url or redirect_uri's origin */
@@ -104,8 +106,13 @@ typedef void (*token_cb)(void *arg, const struct token_result *r);
 /* Exchanges a code and verifies the identity token. Returns the call to
  * cancel (or NULL when it failed at once: cb is then already called). */
 struct exchange;
-struct exchange *provider_exchange(struct zkd *d, const char *code, const char *verifier,
-				   const char *nonce, int64_t max_age, token_cb cb, void *arg);
+struct exchange *provider_exchange(struct zkd *d, const char *code, const char *state,
+				   const char *verifier, const char *nonce, int64_t max_age,
+				   token_cb cb, void *arg);
+/* zeroauth: the broker makes the authorization URL and the state. started()
+ * gets them, then the login goes on as a code flow. NULL: failed at once. */
+typedef void (*broker_cb)(void *arg, const char *url, const char *state);
+struct exchange *provider_broker_start(struct zkd *d, broker_cb started, token_cb cb, void *arg);
 void provider_exchange_cancel(struct exchange *x);
 
 /* Device flow (RFC 8628): what the person is shown. */

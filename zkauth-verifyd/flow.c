@@ -28,6 +28,8 @@
 /* The short link's id: 128 bits, 22 characters, so the QR stays small. */
 #define LINK_BYTES 16
 #define LINK_CHARS 22
+/* A broker's state (zeroauth: a UUID) is taken up to this length. */
+#define STATE_MAX 128
 #define MAX_AGE_LIMIT (366L * 86400L)
 
 /* The device flow goes WAIT_PROVIDER -> POLLING -> DONE. */
@@ -47,7 +49,7 @@ struct login {
 	uid_t caller;
 	int64_t max_age;            /* < 0: none */
 	int64_t deadline;           /* monotonic seconds */
-	char state[SECRET_CHARS + 1];
+	char state[STATE_MAX + 1];     /* ours, or the broker's (zeroauth) */
 	char nonce[SECRET_CHARS + 1];
 	char verifier[SECRET_CHARS + 1];
 	char link[LINK_CHARS + 1];
@@ -288,13 +290,15 @@ static void send_challenge(struct login *l)
 	int n;
 
 	memset(&ch, 0, sizeof(ch));
-	if (build_url(l, url, sizeof(url)) < 0) {
-		zk_log(LOG_ERR, "authorization URL longer than %u bytes", ZK_MAX_URL);
-		finish(l, ZK_R_INTERNAL, "url_too_long");
-		return;
+	if (l->auth_url == NULL) { /* a broker may have given us one */
+		if (build_url(l, url, sizeof(url)) < 0) {
+			zk_log(LOG_ERR, "authorization URL longer than %u bytes", ZK_MAX_URL);
+			finish(l, ZK_R_INTERNAL, "url_too_long");
+			return;
+		}
+		l->auth_url = strdup(url);
+		zk_wipe(url, sizeof(url));
 	}
-	l->auth_url = strdup(url);
-	zk_wipe(url, sizeof(url));
 	/* The person sees (and the QR carries) the short link on our
 	 * listener, which redirects to the long authorization URL. */
 	n = snprintf(ch.url, sizeof(ch.url), "%s/l/%s", l->d->public_base, l->link);
@@ -329,9 +333,27 @@ static void device_started(void *arg, const struct device_info *info)
 	ipc_send_challenge(l->conn, &ch);
 }
 
+static void broker_started(void *arg, const char *url, const char *state)
+{
+	struct login *l = arg;
+
+	l->x = NULL; /* the broker call is over */
+	snprintf(l->state, sizeof(l->state), "%s", state);
+	l->auth_url = strdup(url);
+	if (l->auth_url == NULL) {
+		finish(l, ZK_R_INTERNAL, "nomem");
+		return;
+	}
+	send_challenge(l);
+}
+
 /* The provider is known: show the person where to go. */
 static void begin(struct login *l)
 {
+	if (l->d->cfg.profile == ZK_PROFILE_ZEROAUTH) {
+		l->x = provider_broker_start(l->d, broker_started, token_done, l);
+		return;
+	}
 	if (l->d->cfg.flow == ZK_FLOW_DEVICE) {
 		l->st = L_POLLING;
 		l->x = provider_device(l->d, l->max_age, device_started, token_done, l);
@@ -513,7 +535,7 @@ void flow_callback(struct zkd *d, struct evhttp_request *req, const char *state,
 		finish(l, ZK_R_DENIED, "no_code");
 		return;
 	}
-	l->x = provider_exchange(d, code, l->verifier, l->nonce, l->max_age, token_done, l);
+	l->x = provider_exchange(d, code, state, l->verifier, l->nonce, l->max_age, token_done, l);
 }
 
 void flow_short_link(struct zkd *d, struct evhttp_request *req, const char *id)

@@ -145,9 +145,7 @@ static int check_supported(const struct zk_config *c)
 {
 	const char *what = NULL;
 
-	if (c->profile == ZK_PROFILE_ZEROAUTH)
-		what = "profile = zeroauth";
-	else if (c->token_auth_method == ZK_AUTH_PRIVATE_KEY_JWT)
+	if (c->token_auth_method == ZK_AUTH_PRIVATE_KEY_JWT)
 		what = "token_auth_method = private_key_jwt";
 	else if (c->tls_certificate || c->tls_private_key)
 		what = "TLS on the listener";
@@ -268,6 +266,21 @@ int main(int argc, char **argv)
 	}
 	if (check_supported(&d.cfg) < 0 || load_secret(&d.cfg, &d.client_secret, &d.client_secret_len) < 0)
 		goto out;
+	if (d.cfg.profile == ZK_PROFILE_ZEROAUTH) {
+		if (d.cfg.api_key_file == NULL) {
+			zk_log(LOG_ERR, "profile = zeroauth needs api_key_file");
+			goto out;
+		}
+		if (zk_read_secret_file(d.cfg.api_key_file, SECRET_MAX, &d.api_key, &d.api_key_len,
+					err, sizeof(err)) < 0) {
+			zk_log(LOG_ERR, "api_key_file: %s", err);
+			goto out;
+		}
+		if (d.cfg.jwks_uri == NULL) {
+			zk_log(LOG_ERR, "profile = zeroauth needs jwks_uri");
+			goto out;
+		}
+	}
 	/* The code flow needs the callback listener; the device flow does not. */
 	if (d.cfg.flow == ZK_FLOW_CODE) {
 		d.callback_path = d.cfg.redirect_uri ? callback_path(d.cfg.redirect_uri) : NULL;
@@ -324,6 +337,7 @@ out:
 	if (d.base)
 		event_base_free(d.base);
 	zk_freezero(d.client_secret, d.client_secret_len);
+	zk_freezero(d.api_key, d.api_key_len);
 	free(d.callback_path);
 	free(d.public_base);
 	zk_config_free(&d.cfg);

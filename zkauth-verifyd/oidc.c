@@ -36,6 +36,7 @@ struct exchange {
 	char *token;                /* kept only while waiting for the JWKS */
 	size_t token_len;
 	struct exchange *next;      /* in prov.jwks_waiters */
+	broker_cb broker_started;   /* zeroauth */
 	/* device flow (RFC 8628) */
 	device_cb started;
 	char *device_code;          /* secret: wiped */
@@ -154,9 +155,37 @@ void provider_ensure(struct zkd *d)
 	}
 }
 
+/* zeroauth's endpoints hang off its base URL (the issuer key). */
+static int broker_init(struct zkd *d)
+{
+	struct provider *p = &d->prov;
+	char url[2048];
+	size_t n = strlen(d->cfg.issuer);
+
+	if (d->cfg.jwks_uri == NULL) {
+		zk_log(LOG_ERR, "profile = zeroauth needs jwks_uri: the broker's tokens are "
+		       "verified against it");
+		return -1;
+	}
+	if (n && d->cfg.issuer[n - 1] == '/')
+		n--;
+	snprintf(url, sizeof(url), "%.*s/v1/auth/oidc/authorize", (int)n, d->cfg.issuer);
+	set_str(&p->authorization_endpoint, d->cfg.authorization_endpoint ? d->cfg.authorization_endpoint : url);
+	snprintf(url, sizeof(url), "%.*s/v1/auth/oidc/callback", (int)n, d->cfg.issuer);
+	set_str(&p->token_endpoint, d->cfg.token_endpoint ? d->cfg.token_endpoint : url);
+	set_str(&p->jwks_uri, d->cfg.jwks_uri);
+	if (!p->authorization_endpoint || !p->token_endpoint || !p->jwks_uri)
+		return -1;
+	p->ready = true;
+	return 0;
+}
+
 int provider_init(struct zkd *d)
 {
 	struct provider *p = &d->prov;
+
+	if (d->cfg.profile == ZK_PROFILE_ZEROAUTH)
+		return d->cfg.issuer ? broker_init(d) : -1;
 
 	/* Every endpoint given in the config: no discovery needed. */
 	if (d->cfg.authorization_endpoint && d->cfg.token_endpoint && d->cfg.jwks_uri &&
@@ -300,7 +329,8 @@ static void token_response(void *arg, int err, long status, const char *body, si
 	struct exchange *x = arg;
 	cJSON *doc = NULL;
 	const cJSON *tok, *e;
-	const char *field = x->d->cfg.profile == ZK_PROFILE_ZKAUTH ? "access_token" : "id_token";
+	const char *field = x->d->cfg.profile == ZK_PROFILE_ZKAUTH ? "access_token"
+			  : x->d->cfg.profile == ZK_PROFILE_ZEROAUTH ? "accessToken" : "id_token";
 
 	x->call = NULL;
 	if (err) {
@@ -408,8 +438,97 @@ static char *json_body(const struct zkd *d, const char *code, const char *verifi
 	return s;
 }
 
-struct exchange *provider_exchange(struct zkd *d, const char *code, const char *verifier,
-				   const char *nonce, int64_t max_age, token_cb cb, void *arg)
+static char *broker_body(const char *code, const char *state)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *s = NULL;
+
+	if (o && cJSON_AddStringToObject(o, "code", code) &&
+	    cJSON_AddStringToObject(o, "state", state))
+		s = cJSON_PrintUnformatted(o);
+	json_free_wiped(o);
+	return s;
+}
+
+static void broker_authorized(void *arg, int err, long status, const char *body, size_t len)
+{
+	struct exchange *x = arg;
+	cJSON *doc = NULL;
+	const cJSON *u, *st;
+
+	x->call = NULL;
+	if (err || status != 200) {
+		zk_log(LOG_ERR, "zeroauth authorize request failed (%s %ld)",
+		       err ? "transport error" : "HTTP", status);
+		goto fail;
+	}
+	doc = cJSON_ParseWithLength(body, len);
+	u = cJSON_GetObjectItemCaseSensitive(doc, "authorizeUrl");
+	st = cJSON_GetObjectItemCaseSensitive(doc, "state");
+	if (!cJSON_IsString(u) || !zk_url_allowed(u->valuestring) ||
+	    strlen(u->valuestring) > ZK_MAX_URL || !cJSON_IsString(st) ||
+	    strlen(st->valuestring) < 16 || strlen(st->valuestring) > 128) {
+		zk_log(LOG_ERR, "zeroauth authorize response lacks a usable authorizeUrl or state");
+		goto fail;
+	}
+	{
+		broker_cb started = x->broker_started;
+		token_cb cb = x->cb;
+		void *a = x->arg;
+		char *url = strdup(u->valuestring), *state = strdup(st->valuestring);
+
+		/* This call is over; the code flow goes on through provider_exchange. */
+		exchange_free(x);
+		json_free_wiped(doc);
+		if (url && state) {
+			started(a, url, state);
+		} else {
+			struct token_result r = { .result = ZK_R_INTERNAL, .reason = "nomem" };
+
+			cb(a, &r);
+		}
+		zk_freezero_str(url);
+		zk_freezero_str(state);
+		return;
+	}
+fail:
+	json_free_wiped(doc);
+	exchange_end(x, ZK_R_PROVIDER, "broker_authorize_failed", NULL);
+}
+
+struct exchange *provider_broker_start(struct zkd *d, broker_cb started, token_cb cb, void *arg)
+{
+	struct exchange *x = calloc(1, sizeof(*x));
+	struct zk_http_req req = { 0 };
+
+	if (x == NULL || d->api_key == NULL) {
+		struct token_result r = { .result = ZK_R_INTERNAL, .reason = "broker_unavailable" };
+
+		free(x);
+		cb(arg, &r);
+		return NULL;
+	}
+	x->d = d;
+	x->cb = cb;
+	x->broker_started = started;
+	x->arg = arg;
+	req.method = "GET";
+	req.url = d->prov.authorization_endpoint;
+	req.accept = "application/json";
+	req.bearer = d->api_key;
+	req.max_body = TOKEN_RESPONSE_MAX;
+	x->call = zk_http_start(d->http, &req, broker_authorized, x);
+	if (x->call == NULL) {
+		zk_log(LOG_ERR, "cannot start the zeroauth authorize request");
+		exchange_end(x, ZK_R_INTERNAL, "broker_request_failed", NULL);
+		return NULL;
+	}
+	return x;
+}
+
+struct exchange *provider_exchange(struct zkd *d, const char *code, const char *state,
+				   const char *verifier, const char *nonce, int64_t max_age,
+				   token_cb cb, void *arg)
 {
 	struct exchange *x = calloc(1, sizeof(*x));
 	struct zk_http_req req = { 0 };
@@ -430,15 +549,23 @@ struct exchange *provider_exchange(struct zkd *d, const char *code, const char *
 	x->cb = cb;
 	x->arg = arg;
 	x->max_age = max_age;
-	/* ZKAuth's identity is its access token, bound by state + PKCE: no nonce. */
-	x->check_nonce = d->cfg.profile != ZK_PROFILE_ZKAUTH;
+	/* ZKAuth's identity is its access token, bound by state + PKCE, and
+	 * ZeroAuth checks the upstream nonce itself: no nonce for either. */
+	x->check_nonce = d->cfg.profile == ZK_PROFILE_OIDC;
 	snprintf(x->nonce, sizeof(x->nonce), "%s", nonce);
 
 	req.method = "POST";
 	req.url = d->prov.token_endpoint;
 	req.accept = "application/json";
 	req.max_body = TOKEN_RESPONSE_MAX;
-	if (d->cfg.token_auth_method == ZK_AUTH_JSON) {
+	if (d->cfg.profile == ZK_PROFILE_ZEROAUTH) {
+		json = broker_body(code, state);
+		bad = json == NULL;
+		req.bearer = d->api_key;
+		req.content_type = "application/json";
+		req.body = json;
+		req.body_len = json ? strlen(json) : 0;
+	} else if (d->cfg.token_auth_method == ZK_AUTH_JSON) {
 		json = json_body(d, code, verifier);
 		bad = json == NULL;
 		req.content_type = "application/json";

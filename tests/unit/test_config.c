@@ -338,11 +338,21 @@ static void test_cross_key(void **state)
 	assert_int_equal(c.flow, ZK_FLOW_DEVICE);
 	assert_null(c.redirect_uri);
 	zk_config_free(&c);
-	load_ok("[provider]\nprofile = zeroauth\nclient_id = x\nclient_secret_file = /s\n"
-		"redirect_uri = https://h.example/cb\n",
+	expect_error("[provider]\nprofile = zeroauth\nclient_id = x\n"
+		     "redirect_uri = https://h.example/cb\n",
+		     0, "issuer", "zeroauth");
+	expect_error("[provider]\nprofile = zeroauth\nclient_id = x\nissuer = https://z.example\n"
+		     "redirect_uri = https://h.example/cb\njwks_uri = https://z.example/jwks\n",
+		     0, "api_key_file", "zeroauth");
+	expect_error("[provider]\nprofile = zeroauth\nclient_id = x\nissuer = https://z.example\n"
+		     "redirect_uri = https://h.example/cb\napi_key_file = /k\n",
+		     0, "jwks_uri", "zeroauth");
+	load_ok("[provider]\nprofile = zeroauth\nclient_id = x\nissuer = https://z.example\n"
+		"redirect_uri = https://h.example/cb\napi_key_file = /k\n"
+		"jwks_uri = https://z.example/jwks\n",
 		&c);
 	assert_int_equal(c.profile, ZK_PROFILE_ZEROAUTH);
-	assert_null(c.issuer);
+	assert_null(c.client_secret_file);
 	zk_config_free(&c);
 }
 
