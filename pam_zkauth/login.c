@@ -87,6 +87,32 @@ static const char *qr_name(enum zkp_qr_mode m)
 	return "?";
 }
 
+static void free_data(pam_handle_t *pamh, void *data, int error_status)
+{
+	free(data);
+}
+
+void zkp_remember_approval(pam_handle_t *pamh, const char *user)
+{
+	char *copy = strdup(user);
+
+	if (copy && pam_set_data(pamh, ZKP_DATA_APPROVED, copy, free_data) != PAM_SUCCESS)
+		free(copy);
+}
+
+int zkp_acct_mgmt(pam_handle_t *pamh)
+{
+	const void *approved = NULL;
+	const char *user = NULL;
+
+	if (pam_get_data(pamh, ZKP_DATA_APPROVED, &approved) != PAM_SUCCESS || approved == NULL ||
+	    pam_get_item(pamh, PAM_USER, (const void **)&user) != PAM_SUCCESS || user == NULL)
+		return PAM_IGNORE;
+	/* The user may have changed between the phases: only the very account
+	 * this module approved passes. */
+	return strcmp(approved, user) == 0 ? PAM_SUCCESS : PAM_IGNORE;
+}
+
 int zkp_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	struct zkp_args args;
@@ -223,5 +249,10 @@ out:
 	if (fd >= 0)
 		close(fd);
 	free(prompt);
-	return zkp_outcome_report(pamh, flags, outcome, &rep);
+	rc = zkp_outcome_report(pamh, flags, outcome, &rep);
+	/* Remember whom this handle approved, for the account phase. A failure
+	 * to remember only makes the account phase abstain. */
+	if (rc == PAM_SUCCESS)
+		zkp_remember_approval(pamh, user);
+	return rc;
 }

@@ -10,4 +10,11 @@
 /* pam_sm_authenticate's work: returns the PAM code of the sign-in. */
 int zkp_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv);
 
+/* Key of the pam_set_data entry naming the user this handle approved. */
+#define ZKP_DATA_APPROVED "pam_zkauth_approved_user"
+void zkp_remember_approval(pam_handle_t *pamh, const char *user);
+/* Account phase: PAM_SUCCESS for the user approved in this handle,
+ * PAM_IGNORE otherwise (other modules decide). */
+int zkp_acct_mgmt(pam_handle_t *pamh);
+
 #endif

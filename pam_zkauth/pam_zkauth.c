@@ -20,9 +20,9 @@ PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const cha
 	return PAM_SUCCESS;
 }
 
-/* Accounts are managed by other modules (pam_unix); this one has no
- * opinion, so it must not decide a stack. */
+/* Succeeds only for the account this module approved in this PAM handle;
+ * for anyone else it abstains and leaves the decision to other modules. */
 PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-	return PAM_IGNORE;
+	return zkp_acct_mgmt(pamh);
 }

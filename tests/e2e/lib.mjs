@@ -378,7 +378,7 @@ export function runPam(opts = {}) {
   const args = Array.isArray(opts.args) ? opts.args.join(' ') : (opts.args ?? '');
   fs.writeFileSync(path.join(dir, SERVICE),
     `auth required ${MODULE} socket=${socket} ${args}\n`
-    + 'account required pam_permit.so\n', { mode: 0o644 });
+    + (opts.account ?? 'account required pam_permit.so\n'), { mode: 0o644 });
   // pam_wrapper reads "other" when a service is missing; an explicit
   // denial keeps its error out of the output.
   fs.writeFileSync(path.join(dir, 'other'), 'auth required pam_deny.so\naccount required pam_deny.so\n', { mode: 0o644 });
@@ -398,7 +398,7 @@ export function runPam(opts = {}) {
   let cmd = 'pamtester';
   let argv = ['-v'];
   for (const [k, v] of Object.entries(opts.items ?? {})) argv.push(`-I${k}=${v}`);
-  argv.push(SERVICE, opts.user ?? 'alice', 'authenticate');
+  argv.push(SERVICE, opts.user ?? 'alice', ...(opts.ops ?? ['authenticate']));
   if (opts.uid !== undefined) {
     argv = [`--reuid=${opts.uid}`, `--regid=${opts.gid ?? opts.uid}`, '--clear-groups', cmd, ...argv];
     cmd = 'setpriv';
@@ -454,4 +454,76 @@ function checkSanitizer(who, output) {
     throw new Error(`${who}: sanitizer report involving pam_zkauth:\n${output}`);
   }
   process.stderr.write(`# ${who}: sanitizer report outside pam_zkauth (not failed):\n${output}\n`);
+}
+
+// ------------------------------------------- for other harness files
+// (tests/e2e/sshd-lib.mjs: a real sshd and ssh client)
+
+/*
+ * Adds an account to a daemon's nss_wrapper passwd and group files, e.g.
+ * a real account a test created on the machine, so that the daemon
+ * (which resolves users through nss_wrapper only) knows it too. The files
+ * are replaced, not edited in place: nss_wrapper reloads a file that was
+ * replaced (its open copy has no links left) before the next lookup.
+ */
+export function addDaemonAccount(daemon, { name, uid, gid = uid, home = '/nonexistent', shell = '/bin/sh' }) {
+  for (const [file, line] of [
+    ['passwd', `${name}:x:${uid}:${gid}:${name}:${home}:${shell}\n`],
+    ['group', `${name}:x:${gid}:\n`],
+  ]) {
+    const target = path.join(daemon.dir, file);
+    const next = `${target}.new`;
+    fs.writeFileSync(next, fs.readFileSync(target, 'utf8') + line, { mode: 0o644 });
+    fs.renameSync(next, target);
+  }
+}
+
+// The building blocks above, for harness files that run other programs.
+export {
+  track as trackChild,
+  waitForLine as waitForChildLine,
+  terminate as terminateChild,
+  preload as preloadLibraries,
+  sanitizerEnv as sanitizerEnvironment,
+  checkSanitizer as checkSanitizerOutput,
+  removeDir as removeTempDir,
+};
+
+// ------------------------------------------- whole logins, in one call
+// (tests/e2e/hostile.test.mjs, tests/e2e/keys.test.mjs)
+
+/*
+ * One whole login through daemon: pamtester for user, the browser
+ * stand-in (browser.mjs) signs in as login at the provider, then Enter.
+ * opts: user ('alice'), login ('id-alice'), args (module arguments),
+ * pam (more runPam options), browser (more approve options).
+ * Returns { url, page, result } with result from runPam's result().
+ * pamtester is killed when a step fails.
+ */
+export async function loginOnce(daemon, {
+  user = 'alice', login = 'id-alice', args = '', pam: pamOpts = {}, browser = {},
+} = {}) {
+  const { approve } = await import('./browser.mjs');
+  const pam = runPam({ daemon, user, args, ...pamOpts });
+  try {
+    const url = await pam.waitForUrl();
+    const page = await approve(url, { login, ...browser });
+    pam.pressEnter();
+    pam.endInput();
+    const result = await pam.result();
+    return { url, page, result };
+  } finally {
+    pam.kill();
+  }
+}
+
+/*
+ * The daemon's one line per login outcome (DESIGN.md 6) as a pattern:
+ *   login user="alice" sub="id-alice" service="zkauth-test" rhost="" uid=0 result=denied reason=E_SIG
+ * reason (optional) must be the whole reason word.
+ */
+export function loginOutcomeRe(user, result, reason) {
+  const esc = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`\\blogin user="${esc(user)}" .*\\bresult=${esc(result)}\\b`
+    + (reason ? ` .*\\breason=${esc(reason)}(?:\\s|$)` : ''));
 }

@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { approve, open } from './browser.mjs';
 import {
-  ACCOUNTS, SERVICE, runPam, sleep, startDaemon, startProvider,
+  ACCOUNTS, MODULE, SERVICE, runPam, sleep, startDaemon, startProvider,
 } from './lib.mjs';
 
 // The daemon's one line per login outcome (DESIGN.md 6), e.g.
@@ -233,6 +233,24 @@ describe('login through the provider', () => {
     const result = await pam.result();
     assert.notEqual(result.code, 0, result.output);
     await daemon.waitForLog(LOG_OUTCOME('alice', 'denied', 'iss_mismatch'));
+  });
+
+  test('m. account phase: only the account approved in this handle passes', async (t) => {
+    const daemon = await daemonFor(t);
+    const account = `account required ${MODULE}\n`;
+    // Without a sign-in in this handle the module abstains; alone in the
+    // stack, that is a denial.
+    const alone = pamFor(t, { daemon, user: 'alice', account, ops: ['acct_mgmt'] });
+    const r0 = await alone.result();
+    assert.notEqual(r0.code, 0, r0.output);
+    assert.doesNotMatch(r0.output, /successfully/);
+    // After an approved sign-in, the same handle's account phase passes.
+    const { result } = await login(t, daemon, {
+      login: 'id-alice', pam: { account, ops: ['authenticate', 'acct_mgmt'] },
+    });
+    assert.equal(result.code, 0, result.output);
+    assert.match(result.output, /successfully authenticated/);
+    assert.match(result.output, /account management done/);
   });
 
   test('i. the success page names the account and shows no token', async (t) => {
