@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 PKGS="build-essential pkg-config libpam0g-dev libcurl4-openssl-dev libssl-dev \
 libcjson-dev libqrencode-dev libevent-dev libcmocka-dev libpam-wrapper \
-libnss-wrapper pamtester nodejs npm clang libclang-rt-14-dev zbar-tools"
+libnss-wrapper pamtester nodejs npm clang libclang-rt-14-dev zbar-tools \
+openssh-server openssh-client"
 
 missing=""
 for p in $PKGS; do
@@ -25,7 +26,16 @@ if [ -n "$missing" ]; then
 	fi
 	echo "deps: installing$missing"
 	apt-get update -qq
+	# Installing openssh-server must not start a system sshd: the tests run
+	# their own. policy-rc.d is removed again only if we made it.
+	made_policy=""
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+		chmod 755 /usr/sbin/policy-rc.d
+		made_policy=1
+	fi
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+	[ -z "$made_policy" ] || rm -f /usr/sbin/policy-rc.d
 fi
 
 if [ ! -d tests/provider/node_modules ] ||

@@ -527,3 +527,72 @@ export function loginOutcomeRe(user, result, reason) {
   return new RegExp(`\\blogin user="${esc(user)}" .*\\bresult=${esc(result)}\\b`
     + (reason ? ` .*\\breason=${esc(reason)}(?:\\s|$)` : ''));
 }
+
+// ------------------------------------------- what the daemon supports
+// (tests/e2e/profiles.test.mjs, tests/e2e/device.test.mjs)
+
+/*
+ * Runs `zkauth-verifyd --check-config -c FILE` on the config that
+ * startDaemon would write for the same opts (same defaults, same
+ * overrides: keep the two in step). Nothing is started or contacted.
+ * Returns { code, output, unsupported }: unsupported is the feature the
+ * daemon names in "<feature> is not supported by this version" (e.g.
+ * "flow = device"), else null.
+ */
+export async function checkDaemonConfig(opts = {}) {
+  if (!fs.existsSync(DAEMON_BIN)) throw new Error(`${DAEMON_BIN} is missing: run make`);
+  const dir = tempDir('zkauth-check-');
+  try {
+    const listenerPort = opts.listenerPort ?? await freePort();
+    const secretFile = path.join(dir, 'client_secret');
+    const mapFile = path.join(dir, 'users.map');
+    fs.writeFileSync(secretFile, opts.clientSecret ?? CLIENT_SECRET, { mode: 0o600 });
+    fs.writeFileSync(mapFile, opts.usersMap ?? 'id-alice alice\nid-bob bob\n', { mode: 0o644 });
+    const sections = {
+      provider: {
+        profile: 'oidc',
+        issuer: opts.issuer,
+        client_id: CLIENT_ID,
+        client_secret_file: secretFile,
+        token_auth_method: 'client_secret_basic',
+        redirect_uri: `http://127.0.0.1:${listenerPort}/zkauth/callback`,
+        scopes: 'openid',
+      },
+      listener: { listen: `127.0.0.1:${listenerPort}` },
+      accounts: { map_file: mapFile },
+      daemon: { socket: path.join(dir, 'verifyd.sock'), flow_timeout: opts.flowTimeout ?? 120 },
+    };
+    for (const [name, keys] of Object.entries(opts.config ?? {})) {
+      sections[name] = { ...sections[name], ...keys };
+    }
+    const confFile = path.join(dir, 'zkauth.conf');
+    fs.writeFileSync(confFile, iniText(sections), { mode: 0o644 });
+    const env = {
+      ...process.env,
+      ...writeAccounts(dir),
+      ...sanitizerEnv(),
+      LD_PRELOAD: preload('libnss_wrapper.so'),
+    };
+    const child = spawn(DAEMON_BIN, ['--check-config', '-c', confFile], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = track(child);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
+    const { code } = await out.closed;
+    clearTimeout(timer);
+    const output = out.lines.join('\n');
+    const m = /(?:^|: )(\S.*?) is not supported by this version/m.exec(output);
+    return { code, output, unsupported: m ? m[1] : null };
+  } finally {
+    removeDir(dir);
+  }
+}
+
+/*
+ * A secret file (mode 0600, e.g. the ZeroAuth API key for api_key_file)
+ * in a fresh temporary directory. Returns { file, remove() }.
+ */
+export function secretFile(name, content) {
+  const dir = tempDir('zkauth-secret-');
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, content, { mode: 0o600 });
+  return { file, remove: () => removeDir(dir) };
+}
