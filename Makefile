@@ -6,6 +6,10 @@ PREFIX     ?= /usr/local
 SBINDIR    ?= $(PREFIX)/sbin
 SYSCONFDIR ?= /etc
 MANDIR     ?= $(PREFIX)/share/man
+# Installed only when set: the systemd unit (e.g. /lib/systemd/system) and
+# the sysusers.d file that makes the zkauth user (e.g. /usr/lib/sysusers.d).
+UNITDIR    ?=
+SYSUSERSDIR ?=
 PKG_CONFIG ?= pkg-config
 PAMDIR     ?= $(shell $(PKG_CONFIG) --variable=libdir pam 2>/dev/null || echo /lib)/security
 DESTDIR    ?=
@@ -93,7 +97,7 @@ unit: all $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; ZK_SRCDIR=$(CURDIR) ZK_BUILD=$(CURDIR)/$(BUILD) $$t; done
 
 e2e: all
-	ZK_BUILD=$(CURDIR)/$(BUILD) SAN=$(SAN) node --test --test-concurrency=1 tests/e2e/
+	ZK_BUILD=$(CURDIR)/$(BUILD) SAN=$(SAN) node --test --test-concurrency=1 tests/e2e/ tests/emulators/
 
 # The whole suite, then again under ASan/UBSan.
 check: deps
@@ -114,16 +118,75 @@ $(BUILD)/bench_verify: tests/bench/bench_verify.c $(BUILD)/libzkd.a $(BUILD)/lib
 bench: $(BUILD)/bench_verify
 	taskset -c 0 $(BUILD)/bench_verify 2>/dev/null || $(BUILD)/bench_verify
 
+# The unit's ExecStart names the daemon where SBINDIR puts it.
 install: all
-	install -d $(DESTDIR)$(PAMDIR) $(DESTDIR)$(SBINDIR)
+	install -d $(DESTDIR)$(PAMDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 0644 $(MODULE) $(DESTDIR)$(PAMDIR)/pam_zkauth.so
 	install -m 0755 $(DAEMON) $(DESTDIR)$(SBINDIR)/zkauth-verifyd
+	install -m 0644 packaging/man/pam_zkauth.8 packaging/man/zkauth-verifyd.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 packaging/man/zkauth.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	if [ -n "$(UNITDIR)" ]; then \
+	  install -d $(DESTDIR)$(UNITDIR) && \
+	  sed 's|/usr/sbin/zkauth-verifyd|$(SBINDIR)/zkauth-verifyd|' packaging/systemd/zkauth-verifyd.service \
+	    >$(DESTDIR)$(UNITDIR)/zkauth-verifyd.service && \
+	  chmod 0644 $(DESTDIR)$(UNITDIR)/zkauth-verifyd.service; fi
+	if [ -n "$(SYSUSERSDIR)" ]; then \
+	  install -d $(DESTDIR)$(SYSUSERSDIR) && \
+	  install -m 0644 packaging/sysusers.d/zkauth.conf $(DESTDIR)$(SYSUSERSDIR)/zkauth.conf; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(PAMDIR)/pam_zkauth.so $(DESTDIR)$(SBINDIR)/zkauth-verifyd
+	rm -f $(DESTDIR)$(MANDIR)/man8/pam_zkauth.8 $(DESTDIR)$(MANDIR)/man8/zkauth-verifyd.8 \
+	  $(DESTDIR)$(MANDIR)/man5/zkauth.conf.5
+	if [ -n "$(UNITDIR)" ]; then rm -f $(DESTDIR)$(UNITDIR)/zkauth-verifyd.service; fi
+	if [ -n "$(SYSUSERSDIR)" ]; then rm -f $(DESTDIR)$(SYSUSERSDIR)/zkauth.conf; fi
 
+# The source tarball: the files git would commit (tracked, and untracked
+# but not ignored) as they are in the working tree, so that `make deb` and
+# `make rpm` build what is checked out. Reproducible: sorted names, owner
+# root, the last commit's time.
+DIST := zkauth-$(VERSION)
 dist:
-	git archive --format=tar.gz --prefix=zkauth-$(VERSION)/ -o zkauth-$(VERSION).tar.gz HEAD
+	@git rev-parse --is-inside-work-tree >/dev/null 2>&1 || { echo "dist: needs a git checkout" >&2; exit 1; }
+	set -e; list=$$(mktemp); trap 'rm -f "$$list"' EXIT; \
+	git ls-files -z --cached --others --exclude-standard | \
+	  xargs -0 sh -c 'for f; do if [ -e "$$f" ] || [ -L "$$f" ]; then printf "%s\0" "$$f"; fi; done' sh | LC_ALL=C sort -z >"$$list"; \
+	tar --create --file=$(DIST)-tmp.tar.gz --use-compress-program='gzip -9n' --format=gnu \
+	  --sort=name --owner=0 --group=0 --numeric-owner --mode=go-w --mtime=@$$(git log -1 --format=%ct) \
+	  --transform='s,^,$(DIST)/,S' --no-recursion --null --files-from="$$list"
+	tar -tzf $(DIST)-tmp.tar.gz $(DIST)/Makefile >/dev/null
+	mv $(DIST)-tmp.tar.gz $(DIST).tar.gz
+
+# Distribution packages, built from the dist tarball in build/deb and
+# build/rpm; the checkout stays as it is. The make that runs them must not
+# leak its command line (MAKEFLAGS) into the packages' own make.
+DEBBUILD := build/deb
+RPMBUILD := build/rpm
+UNMAKE   := env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL
+.PHONY: deb rpm
+
+# libpam-zkauth and zkauth-verifyd .debs in build/deb (packaging/debian).
+deb: dist
+	@v=$$(dpkg-parsechangelog -l packaging/debian/changelog -S Version) && [ "$${v%-*}" = "$(VERSION)" ] || \
+	  { echo "deb: packaging/debian/changelog is at $$v, the Makefile at $(VERSION)" >&2; exit 1; }
+	rm -rf $(DEBBUILD)
+	mkdir -p $(DEBBUILD)
+	tar -xzf $(DIST).tar.gz -C $(DEBBUILD)
+	cp -R $(DEBBUILD)/$(DIST)/packaging/debian $(DEBBUILD)/$(DIST)/debian
+	cd $(DEBBUILD)/$(DIST) && $(UNMAKE) dpkg-buildpackage -us -uc -b -Jauto
+	@ls -1 $(DEBBUILD)/*.deb
+
+# pam_zkauth and zkauth-verifyd .rpms in build/rpm/RPMS (packaging/rpm).
+# --nodeps: the BuildRequires name RPM packages, not Debian ones.
+rpm: dist
+	@v=$$(sed -n 's/^Version:[[:space:]]*//p' packaging/rpm/zkauth.spec) && [ "$$v" = "$(VERSION)" ] || \
+	  { echo "rpm: packaging/rpm/zkauth.spec is at $$v, the Makefile at $(VERSION)" >&2; exit 1; }
+	rm -rf $(RPMBUILD)
+	mkdir -p $(RPMBUILD)/SOURCES
+	cp $(DIST).tar.gz $(RPMBUILD)/SOURCES/
+	cp packaging/sysusers.d/zkauth.conf $(RPMBUILD)/SOURCES/zkauth.sysusers
+	$(UNMAKE) rpmbuild -bb --nodeps --define "_topdir $(CURDIR)/$(RPMBUILD)" packaging/rpm/zkauth.spec
+	@find $(RPMBUILD)/RPMS -name '*.rpm' | sort
 
 clean:
 	rm -rf build build-san zkauth-*.tar.gz

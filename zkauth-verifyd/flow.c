@@ -520,7 +520,9 @@ void flow_callback(struct zkd *d, struct evhttp_request *req, const char *state,
 	evhttp_connection_set_closecb(evhttp_request_get_connection(req), browser_closed, l);
 	/* RFC 9207: the response must come from our issuer when the provider
 	 * says it names itself, and whenever it does. */
-	if ((iss || d->prov.iss_in_response) &&
+	/* zeroauth: the iss there is the broker's upstream, which the broker
+	 * checks; we know only the broker. */
+	if (d->cfg.profile != ZK_PROFILE_ZEROAUTH && (iss || d->prov.iss_in_response) &&
 	    (iss == NULL || d->cfg.issuer == NULL || strcmp(iss, d->cfg.issuer) != 0)) {
 		zk_log(LOG_NOTICE, "callback: iss parameter missing or not our issuer");
 		finish(l, ZK_R_DENIED, "iss_mismatch");

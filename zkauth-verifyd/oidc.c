@@ -610,12 +610,17 @@ static void device_poll(evutil_socket_t fd, short what, void *arg);
 
 static void device_schedule(struct exchange *x)
 {
+	int64_t left = x->device_deadline - zkd_now_mono();
 	struct timeval tv = { (time_t)x->interval, 0 };
 
-	if (zkd_now_mono() + x->interval >= x->device_deadline) {
+	/* The last poll goes out just before the device code expires, so an
+	 * approval in the final interval still counts. */
+	if (left <= 1) {
 		exchange_end(x, ZK_R_EXPIRED, "device_code_expired", NULL);
 		return;
 	}
+	if (x->interval >= left)
+		tv.tv_sec = (time_t)(left - 1);
 	if (x->poll_timer == NULL)
 		x->poll_timer = evtimer_new(x->d->base, device_poll, x);
 	if (x->poll_timer == NULL || evtimer_add(x->poll_timer, &tv) < 0)

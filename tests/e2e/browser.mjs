@@ -191,3 +191,104 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     process.exitCode = 1;
   });
 }
+
+// ------------------------------------------------------------ device flow
+// (tests/e2e/device.test.mjs; the provider's device pages: provider.mjs)
+
+/*
+ * The forms of a page with their fields' values:
+ * [{ action, method, fields: { name: value }, text }]. Inputs (hidden or
+ * not) and named buttons inside a form count; a later field of the same
+ * name wins.
+ */
+export function pageForms(html, base) {
+  const attr = (tag, name) => {
+    const m = tag.match(new RegExp(`\\b${name}\\s*=\\s*(?:"([^"]*)"|'([^']*)')`, 'i'));
+    return m ? (m[1] ?? m[2]).replace(/&#(\d+);/g, (_, n) => String.fromCharCode(Number(n)))
+      .replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>') : undefined;
+  };
+  const found = [];
+  for (const m of html.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/gi)) {
+    const fields = {};
+    for (const f of m[2].matchAll(/<(?:input|button)\b[^>]*>/gi)) {
+      const name = attr(f[0], 'name');
+      if (name !== undefined) fields[name] = attr(f[0], 'value') ?? '';
+    }
+    found.push({
+      action: new URL(attr(m[0], 'action') ?? '', base).href,
+      method: (attr(m[0], 'method') ?? 'get').toLowerCase(),
+      fields,
+      text: m[2],
+    });
+  }
+  return found;
+}
+
+/*
+ * Approves (or denies) a device login (RFC 8628) at the test provider the
+ * way a person does on a phone: opens url, which is verification_uri_complete
+ * (the code comes with it) or verification_uri (then userCode is typed in),
+ * confirms the code, and signs in as login at the provider's login form.
+ * deny presses Deny: on the sign-in page (denyAt 'login', the default) or
+ * on the code confirmation page (denyAt 'confirm').
+ * Returns { status, body, outcome } for the page the provider ends on;
+ * outcome is 'approved' ("Device signed in"), 'denied' (access_denied),
+ * 'expired', 'bad_code', or 'unknown'.
+ */
+export async function approveDevice(url, {
+  login, userCode, deny = false, denyAt = 'login',
+} = {}) {
+  if (!deny && !login) throw new Error('approveDevice: a login name is needed unless deny');
+  const browser = new Browser();
+  const follow = async (first) => {
+    let r = first;
+    for (let hops = 0; r.location && hops < MAX_HOPS; hops++) r = await browser.request(r.location);
+    if (r.location) throw new Error('approveDevice: too many redirects');
+    return r;
+  };
+  const post = async (form, extra = {}) => follow(await browser.request(form.action, {
+    method: 'POST', form: { ...form.fields, ...extra },
+  }));
+
+  let res = await follow(await browser.request(url));
+  for (let step = 0; step < 10; step++) {
+    if (res.status !== 200) break;
+    const all = pageForms(res.body, res.url);
+    const posts = all.filter((f) => f.method === 'post');
+    const loginForm = posts.find((f) => 'login' in f.fields);
+    const denyForm = posts.find((f) => /deny/i.test(f.text) || /\/abort$/.test(new URL(f.action).pathname));
+    const confirmForm = posts.find((f) => f.fields.confirm === 'yes');
+    const abortForm = posts.find((f) => f.fields.abort === 'yes');
+    const codeForm = posts.find((f) => 'user_code' in f.fields && 'xsrf' in f.fields
+      && !('confirm' in f.fields) && !('abort' in f.fields));
+
+    if (loginForm && denyForm) {
+      // The provider's sign-in page.
+      res = deny && denyAt === 'login' ? await post(denyForm) : await post(loginForm, { login });
+    } else if (confirmForm) {
+      // "Confirm device": the code shown on the device, Continue or Deny.
+      if (deny && denyAt === 'confirm') {
+        if (!abortForm) throw new Error(describe('no Deny button on the confirmation page', res, res.body));
+        res = await post(abortForm);
+      } else {
+        res = await post(confirmForm);
+      }
+    } else if (codeForm && /Submitting Callback|document\.forms\[0\]\.submit/.test(res.body)) {
+      // The self-submitting form verification_uri_complete answers with
+      // (a browser runs its script; we submit it).
+      res = await post(codeForm);
+    } else if (codeForm && codeForm.fields.user_code === '' && !/class="error"/.test(res.body)) {
+      // verification_uri: type the code.
+      if (!userCode) throw new Error('approveDevice: the page asks for the code: pass userCode');
+      res = await post(codeForm, { user_code: userCode });
+    } else {
+      break;
+    }
+  }
+  let outcome = 'unknown';
+  if (/Device signed in/.test(res.body)) outcome = 'approved';
+  else if (/access_denied/.test(res.body)) outcome = 'denied';
+  else if (/expired/i.test(res.body)) outcome = 'expired';
+  else if (/code is incorrect|already been used/i.test(res.body)) outcome = 'bad_code';
+  return { status: res.status, body: res.body, outcome };
+}

@@ -28,6 +28,17 @@
 //                  token_endpoint_auth_method, ... ],
 //     "features": { oidc-provider features, e.g. "deviceFlow": {"enabled": true} },
 //     "ttl": { oidc-provider ttl overrides, in seconds } }
+//
+// Device flow (RFC 8628): --device-flow or "features": {"deviceFlow":
+// {"enabled": true}} turns it on; discovery then has
+// device_authorization_endpoint (/device/auth) and every client that does
+// not list its grant_types may use the device_code grant. The person opens
+// verification_uri_complete (/device?user_code=...) or verification_uri
+// (/device) and types the code, confirms on a page with Continue and Deny
+// buttons, then signs in at the usual login form (Sign-in / Deny). The end
+// page says "Device signed in" or, on a denial or a bad code, names the
+// problem. A short device code lifetime: "ttl": {"DeviceCode": 5}. The
+// provider sends no "interval": clients poll every 5 s (RFC 8628 3.2).
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -61,6 +72,7 @@ function readOptions(argv) {
       'client-secret': { type: 'string' },
       'redirect-uri': { type: 'string', multiple: true },
       'auth-method': { type: 'string' },
+      'device-flow': { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -83,6 +95,9 @@ function readOptions(argv) {
     ttl: file.ttl ?? {},
     verbose: values.verbose,
   };
+  if (values['device-flow']) {
+    opts.features = { ...opts.features, deviceFlow: { ...opts.features.deviceFlow, enabled: true } };
+  }
   if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) {
     throw new Error(`bad port: ${values.port ?? file.port}`);
   }
@@ -157,11 +172,12 @@ function defaultAlg(jwks) {
 
 function makeProvider(issuer, opts, jwks) {
   const alg = defaultAlg(jwks);
+  const deviceFlow = opts.features.deviceFlow?.enabled === true;
   const clients = opts.clients.map((c) => ({
     // Native clients may register http redirect URIs on loopback addresses
     // (RFC 8252), which is what the daemon's test listener uses.
     application_type: 'native',
-    grant_types: ['authorization_code'],
+    grant_types: deviceFlow ? ['authorization_code', DEVICE_CODE_GRANT] : ['authorization_code'],
     response_types: ['code'],
     // auth_time in every ID token, not only when max_age is asked for.
     require_auth_time: true,
@@ -178,6 +194,7 @@ function makeProvider(issuer, opts, jwks) {
     features: {
       devInteractions: { enabled: false },
       ...opts.features,
+      ...(deviceFlow && { deviceFlow: { ...DEVICE_PAGES, ...opts.features.deviceFlow } }),
     },
     ttl: opts.ttl,
     interactions: {
@@ -311,6 +328,48 @@ async function handleInteraction(provider, req, res, path) {
 
   return sendHtml(res, 404, page('Not found', ''));
 }
+
+// ------------------------------------------------------------ device flow
+
+const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+
+// The pages of the device flow, plain enough for the browser stand-in
+// (tests/e2e/browser.mjs approveDevice) to read: every button is a form of
+// its own. oidc-provider hands over form, the code confirmation form with
+// the hidden fields xsrf, user_code and confirm=yes.
+const DEVICE_PAGES = {
+  async userCodeInputSource(ctx, form, _out, err) {
+    let msg = '<p>Enter the code shown on your device.</p>';
+    if (err?.name === 'AbortedError') msg = '<p class="error">access_denied: the sign-in was denied.</p>';
+    else if (err?.name === 'ExpiredError') msg = '<p class="error">expired_token: the code has expired.</p>';
+    else if (err?.name === 'AlreadyUsedError') msg = '<p class="error">The code has already been used.</p>';
+    else if (err?.userCode || err?.name === 'NoCodeError' || err?.name === 'NotFoundError') {
+      msg = '<p class="error">The code is incorrect.</p>';
+    } else if (err) msg = `<p class="error">${escapeHtml(err.error ?? err.name ?? 'error')}: ${escapeHtml(err.error_description ?? err.message ?? '')}</p>`;
+    ctx.type = 'html';
+    ctx.body = page('Device sign-in', `${msg}
+${form.replace(/<\/form>\s*$/, '<button type="submit">Continue</button>\n</form>')}`);
+  },
+  async userCodeConfirmSource(ctx, form, client, _deviceInfo, userCode) {
+    const action = ctx.oidc.urlFor('code_verification');
+    const xsrf = ctx.oidc.session.state.secret;
+    ctx.type = 'html';
+    ctx.body = page('Confirm device', `
+<p><b>${escapeHtml(client.clientName ?? client.clientId)}</b> asks to sign in with the code
+<code>${escapeHtml(userCode)}</code>. Continue only if your device shows this code.</p>
+${form.replace(/<\/form>\s*$/, '<button type="submit">Continue</button>\n</form>')}
+<form method="post" action="${escapeHtml(action)}">
+<input type="hidden" name="xsrf" value="${escapeHtml(xsrf)}"/>
+<input type="hidden" name="user_code" value="${escapeHtml(userCode)}"/>
+<input type="hidden" name="abort" value="yes"/>
+<button type="submit">Deny</button>
+</form>`);
+  },
+  async successSource(ctx) {
+    ctx.type = 'html';
+    ctx.body = page('Device signed in', '<p>Your device is signed in. You can close this page.</p>');
+  },
+};
 
 // ------------------------------------------------------------------- main
 
