@@ -8,27 +8,45 @@
 static const char enc_tab[64] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-/* Decoding value of each byte: 0..63 for the url alphabet, 0xff for
- * anything else (this includes '=', '+', '/', whitespace and NUL). One
- * load per character; the high bit of any invalid entry survives an OR. */
-static const unsigned char dec_tab[256] = {
-	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3e, 0xff, 0xff,
-	0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x3a, 0x3b, 0x3c, 0x3d, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-	0xff, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e,
-	0x0f, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0xff, 0xff, 0xff, 0xff, 0x3f,
-	0xff, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28,
-	0x29, 0x2a, 0x2b, 0x2c, 0x2d, 0x2e, 0x2f, 0x30, 0x31, 0x32, 0x33, 0xff, 0xff, 0xff, 0xff, 0xff,
-	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-};
+/*
+ * Decoding value of each byte, for each of the four positions in a group:
+ * the 6 bits already shifted into place, or BAD for anything outside the
+ * url alphabet (this includes '=', '+', '/', whitespace and NUL). BAD is a
+ * bit no valid group sets, so one test of the OR of a whole segment tells.
+ */
+#define BAD 0x80000000u
+#define DEC_TABLE(V, X) \
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, \
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, \
+	X, X, X, X, X, X, X, X, X, X, X, X, X, V(62), X, X, \
+	V(52), V(53), V(54), V(55), V(56), V(57), V(58), V(59), V(60), V(61), X, X, X, X, X, X, \
+	X, V(0), V(1), V(2), V(3), V(4), V(5), V(6), V(7), V(8), V(9), V(10), V(11), V(12), V(13), V(14), \
+	V(15), V(16), V(17), V(18), V(19), V(20), V(21), V(22), V(23), V(24), V(25), X, X, X, X, V(63), \
+	X, V(26), V(27), V(28), V(29), V(30), V(31), V(32), V(33), V(34), V(35), V(36), V(37), V(38), V(39), V(40), \
+	V(41), V(42), V(43), V(44), V(45), V(46), V(47), V(48), V(49), V(50), V(51), X, X, X, X, X, \
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, \
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, \
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, \
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, \
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, \
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, \
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, \
+	X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X
+
+#define X BAD
+#define V(v) ((uint32_t)(v) << 18)
+static const uint32_t dec0[256] = { DEC_TABLE(V, X) };
+#undef V
+#define V(v) ((uint32_t)(v) << 12)
+static const uint32_t dec1[256] = { DEC_TABLE(V, X) };
+#undef V
+#define V(v) ((uint32_t)(v) << 6)
+static const uint32_t dec2[256] = { DEC_TABLE(V, X) };
+#undef V
+#define V(v) (uint32_t)(v)
+static const uint32_t dec3[256] = { DEC_TABLE(V, X) };
+#undef V
+#undef X
 
 size_t zk_b64url_encoded_len(size_t n)
 {
@@ -70,8 +88,7 @@ int zk_b64url_decode(const char *in, size_t n, unsigned char **out, size_t *outl
 	const unsigned char *s = (const unsigned char *)in;
 	unsigned char *buf;
 	size_t rem = n % 4, full = n - rem, i, o = 0;
-	uint32_t v;
-	unsigned bad;
+	uint32_t v, bad = 0;
 
 	/* A lone trailing character carries only 6 bits: never a whole byte. */
 	if (rem == 1)
@@ -79,13 +96,11 @@ int zk_b64url_decode(const char *in, size_t n, unsigned char **out, size_t *outl
 	buf = malloc(full / 4 * 3 + (rem ? rem - 1 : 0) + 1);
 	if (buf == NULL)
 		return -1;
+	/* Invalid characters are noted, not branched on: the bytes decoded
+	 * meanwhile are wiped below. */
 	for (i = 0; i < full; i += 4) {
-		unsigned a = dec_tab[s[i]], b = dec_tab[s[i + 1]], c = dec_tab[s[i + 2]],
-			 d = dec_tab[s[i + 3]];
-
-		if ((a | b | c | d) & 0x80)
-			goto fail;
-		v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | d;
+		v = dec0[s[i]] | dec1[s[i + 1]] | dec2[s[i + 2]] | dec3[s[i + 3]];
+		bad |= v;
 		buf[o] = (unsigned char)(v >> 16);
 		buf[o + 1] = (unsigned char)(v >> 8);
 		buf[o + 2] = (unsigned char)v;
@@ -97,19 +112,17 @@ int zk_b64url_decode(const char *in, size_t n, unsigned char **out, size_t *outl
 	 * altered without touching its signature check.
 	 */
 	if (rem == 2) {
-		bad = dec_tab[s[i]] | dec_tab[s[i + 1]];
-		v = (uint32_t)dec_tab[s[i]] << 6 | dec_tab[s[i + 1]];
-		if ((bad & 0x80) || (v & 0x0f))
-			goto fail;
-		buf[o++] = (unsigned char)(v >> 4);
+		v = dec0[s[i]] | dec1[s[i + 1]];
+		bad |= v | (v & (0x0fu << 12) ? BAD : 0);
+		buf[o++] = (unsigned char)(v >> 16);
 	} else if (rem == 3) {
-		bad = dec_tab[s[i]] | dec_tab[s[i + 1]] | dec_tab[s[i + 2]];
-		v = (uint32_t)dec_tab[s[i]] << 12 | (uint32_t)dec_tab[s[i + 1]] << 6 | dec_tab[s[i + 2]];
-		if ((bad & 0x80) || (v & 0x03))
-			goto fail;
-		buf[o++] = (unsigned char)(v >> 10);
-		buf[o++] = (unsigned char)(v >> 2);
+		v = dec0[s[i]] | dec1[s[i + 1]] | dec2[s[i + 2]];
+		bad |= v | (v & (0x03u << 6) ? BAD : 0);
+		buf[o++] = (unsigned char)(v >> 16);
+		buf[o++] = (unsigned char)(v >> 8);
 	}
+	if (bad & BAD)
+		goto fail;
 	buf[o] = '\0';
 	*out = buf;
 	*outlen = o;

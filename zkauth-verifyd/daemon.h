@@ -55,6 +55,7 @@ struct zkd {
 	struct ipc_conn *conns;     /* open module connections */
 	unsigned n_conns;
 	struct evhttp *listener;
+	struct ssl_ctx_st *tls;     /* SSL_CTX when the listener serves TLS */
 	unsigned short listener_port;
 
 	struct login *logins;       /* doubly linked list */

@@ -22,8 +22,8 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/ec.h>
-#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 #include <openssl/rsa.h>
 
 #include "b64url.h"
@@ -117,27 +117,67 @@ static bool scalar_in_range(const unsigned char *v, const unsigned char *n, size
 	return any != 0 && memcmp(v, n, len) < 0;
 }
 
-/* JWS ECDSA signatures are r || s (RFC 7518 3.4); OpenSSL wants DER. */
-static int ecdsa_to_der(const unsigned char *sig, size_t size, unsigned char **der, size_t *derlen)
+/* One DER INTEGER for the big-endian, non-zero v of size bytes: no
+ * leading zero bytes, one 0x00 in front when the high bit is set. */
+static size_t der_integer(unsigned char *p, const unsigned char *v, size_t size)
 {
-	ECDSA_SIG *es = ECDSA_SIG_new();
-	BIGNUM *r = BN_bin2bn(sig, (int)size, NULL), *s = BN_bin2bn(sig + size, (int)size, NULL);
-	int len, rc = -1;
+	size_t skip = 0, n, pad;
 
-	if (es == NULL || r == NULL || s == NULL || !ECDSA_SIG_set0(es, r, s)) {
-		BN_free(r);
-		BN_free(s);
-		goto out;
+	while (skip + 1 < size && v[skip] == 0)
+		skip++;
+	n = size - skip;
+	pad = v[skip] >> 7;
+	p[0] = 0x02;
+	p[1] = (unsigned char)(n + pad);
+	p[2] = 0x00;
+	memcpy(p + 2 + pad, v + skip, n);
+	return 2 + pad + n;
+}
+
+/* Longest ECDSA-Sig-Value: P-521, both integers 66 bytes and a 0x00. */
+#define ECDSA_DER_MAX (3 + 2 * (2 + 1 + 66))
+
+/*
+ * JWS ECDSA signatures are r || s (RFC 7518 3.4); OpenSSL wants the DER
+ * ECDSA-Sig-Value, and checks that it is the canonical encoding, which is
+ * the one written here. r and s are in range, so neither is zero.
+ */
+static size_t ecdsa_to_der(const unsigned char *sig, size_t size, unsigned char *der)
+{
+	unsigned char body[ECDSA_DER_MAX];
+	size_t len;
+
+	len = der_integer(body, sig, size);
+	len += der_integer(body + len, sig + size, size);
+	der[0] = 0x30;
+	if (len < 0x80) {
+		der[1] = (unsigned char)len;
+		memcpy(der + 2, body, len);
+		return 2 + len;
 	}
-	/* es owns r and s now. */
-	*der = NULL;
-	if ((len = i2d_ECDSA_SIG(es, der)) <= 0)
-		goto out;
-	*derlen = (size_t)len;
-	rc = 0;
-out:
-	ECDSA_SIG_free(es);
-	return rc;
+	der[1] = 0x81;
+	der[2] = (unsigned char)len;
+	memcpy(der + 3, body, len);
+	return 3 + len;
+}
+
+/* RFC 7518 3.5: MGF1 with the same hash, salt as long as the hash. One
+ * call to the provider instead of three through the ctrl translation. */
+static int set_pss(EVP_PKEY_CTX *pctx, const EVP_MD *md)
+{
+	char pad[] = OSSL_PKEY_RSA_PAD_MODE_PSS, salt[] = OSSL_PKEY_RSA_PSS_SALT_LEN_DIGEST;
+	char mdname[32];
+	const char *name = EVP_MD_get0_name(md);
+	OSSL_PARAM params[4];
+
+	if (name == NULL || strlen(name) >= sizeof(mdname))
+		return 0;
+	strcpy(mdname, name);
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, pad, 0);
+	params[1] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, salt, 0);
+	params[2] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, mdname, 0);
+	params[3] = OSSL_PARAM_construct_end();
+	return EVP_PKEY_CTX_set_params(pctx, params);
 }
 
 static int verify_sig(const struct alg_info *ai, EVP_PKEY *pkey, const unsigned char *msg,
@@ -146,8 +186,7 @@ static int verify_sig(const struct alg_info *ai, EVP_PKEY *pkey, const unsigned 
 	EVP_MD_CTX *mctx = NULL;
 	EVP_PKEY_CTX *pctx = NULL;
 	const EVP_MD *md = NULL;
-	unsigned char *der = NULL;
-	size_t derlen = 0;
+	unsigned char der[ECDSA_DER_MAX];
 	int rc = ZK_E_SIG;
 
 	switch (ai->kind) {
@@ -155,22 +194,18 @@ static int verify_sig(const struct alg_info *ai, EVP_PKEY *pkey, const unsigned 
 		if (siglen != 2 * ai->ec_size ||
 		    !scalar_in_range(sig, ai->order, ai->ec_size) ||
 		    !scalar_in_range(sig + ai->ec_size, ai->order, ai->ec_size))
-			goto out;
-		if (ecdsa_to_der(sig, ai->ec_size, &der, &derlen) != 0) {
-			rc = ZK_E_INTERNAL;
-			goto out;
-		}
+			return ZK_E_SIG;
+		siglen = ecdsa_to_der(sig, ai->ec_size, der);
 		sig = der;
-		siglen = derlen;
 		break;
 	case SIG_PKCS1:
 	case SIG_PSS:
 		if (siglen != (size_t)EVP_PKEY_get_size(pkey))
-			goto out;
+			return ZK_E_SIG;
 		break;
 	case SIG_EDDSA:
 		if (siglen != 64)
-			goto out;
+			return ZK_E_SIG;
 		break;
 	}
 	rc = ZK_E_INTERNAL;
@@ -179,29 +214,375 @@ static int verify_sig(const struct alg_info *ai, EVP_PKEY *pkey, const unsigned 
 	if ((mctx = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestVerifyInit(mctx, &pctx, md, NULL, pkey) != 1)
 		goto out;
-	if (ai->kind == SIG_PKCS1 && EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1)
+	/* PKCS#1 v1.5 is what an RSA key (not an RSA-PSS one) starts with;
+	 * setting it again costs a ctrl-to-params translation per call. */
+	if (ai->kind == SIG_PKCS1 && EVP_PKEY_get_id(pkey) != EVP_PKEY_RSA &&
+	    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1)
 		goto out;
-	/* RFC 7518 3.5: MGF1 with the same hash, salt as long as the hash. */
-	if (ai->kind == SIG_PSS &&
-	    (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
-	     EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1 ||
-	     EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md) != 1))
+	if (ai->kind == SIG_PSS && set_pss(pctx, md) != 1)
 		goto out;
 	rc = EVP_DigestVerify(mctx, sig, siglen, msg, msglen) == 1 ? ZK_JWT_OK : ZK_E_SIG;
 out:
 	EVP_MD_CTX_free(mctx);
-	OPENSSL_free(der);
-	/* Failed verifications leave errors behind; the next call must not see them. */
-	ERR_clear_error();
+	/* Failed verifications leave errors behind; the next call must not
+	 * see them. A success leaves none, which one look confirms. */
+	if (rc != ZK_JWT_OK || ERR_peek_error() != 0)
+		ERR_clear_error();
 	return rc;
+}
+
+/* ---- reading JSON ------------------------------------------------------ */
+
+/* Bytes inside a decoded segment, not NUL-terminated. */
+struct span {
+	const char *p;
+	size_t n;
+};
+
+enum jkind { JK_NONE, JK_STRING, JK_NUMBER, JK_ARRAY, JK_OTHER };
+
+/*
+ * A member's value as the checks see it, from either reader. JK_ARRAY:
+ * from the quick reader, elems (strings, all of them); from cJSON, arr.
+ */
+struct jval {
+	enum jkind kind;
+	bool has_nul;           /* a \u0000 somewhere in the value */
+	struct span str;        /* JK_STRING */
+	double num;             /* JK_NUMBER */
+	const struct span *elems;
+	size_t nelems;
+	const cJSON *arr;
+};
+
+struct name {
+	const char *s;
+	size_t n;
+};
+
+#define NAME(s) { s, sizeof(s) - 1 }
+
+/* The members the checks read, by slot. */
+enum { H_ALG, H_KID, H_TYP, H_CRIT, H_ENC, H_CTY, H_COUNT };
+static const struct name header_names[H_COUNT] = {
+	NAME("alg"), NAME("kid"), NAME("typ"), NAME("crit"), NAME("enc"), NAME("cty"),
+};
+
+enum { C_ISS, C_AUD, C_EXP, C_NBF, C_IAT, C_SUB, C_NONCE, C_AZP, C_AUTH_TIME, C_COUNT };
+static const struct name claim_names[C_COUNT] = {
+	NAME("iss"), NAME("aud"), NAME("exp"), NAME("nbf"), NAME("iat"), NAME("sub"),
+	NAME("nonce"), NAME("azp"), NAME("auth_time"),
+};
+
+static int slot_of(const char *s, size_t n, const struct name *names, size_t count)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		if (names[i].n == n && names[i].s[0] == s[0] && memcmp(names[i].s, s, n) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void vals_clear(struct jval *vals, size_t count)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		vals[i] = (struct jval){ .kind = JK_NONE };
+}
+
+/*
+ * The quick reader. It takes a flat object whose values are strings of
+ * printable ASCII without escapes, integers of up to QUICK_DIGITS digits,
+ * true, false, null, or arrays of such strings, with no member name twice:
+ * documents in which every string's bytes as sent are its value and every
+ * number converts exactly, so what it reads is what the strict reader and
+ * cJSON would read. It refuses nothing: anything else (escapes, UTF-8,
+ * fractions, nesting, duplicates, errors, too many members) sends the
+ * document to the strict reader, which decides. It builds no tree and
+ * copies no string.
+ */
+#define QUICK_MEMBERS 64u  /* members of the object */
+#define QUICK_ELEMS   32u  /* strings in the arrays of the members read */
+#define QUICK_HASH    128u /* slots of the duplicate check: a power of two, > 2 * QUICK_MEMBERS */
+#define QUICK_DIGITS  15   /* below 10^15 < 2^53: exact as a double, as strtod gives it */
+
+struct quick {
+	const unsigned char *p, *end; /* *end is '\0', which every loop stops at */
+	size_t nelems;
+	struct span elems[QUICK_ELEMS];
+};
+
+/* Bytes a quick string may hold: printable ASCII but '"' and '\\'. */
+static const unsigned char q_plain[256] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
+static void q_ws(struct quick *q)
+{
+	const unsigned char *p = q->p;
+
+	while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')
+		p++;
+	q->p = p;
+}
+
+static bool q_string(struct quick *q, struct span *out)
+{
+	const unsigned char *s = q->p + 1, *p = s;
+
+	if (q->p[0] != '"')
+		return false;
+	while (q_plain[*p])
+		p++;
+	if (*p != '"')
+		return false;
+	out->p = (const char *)s;
+	out->n = (size_t)(p - s);
+	q->p = p + 1;
+	return true;
+}
+
+/* 0, or a digit 1-9 and at most QUICK_DIGITS - 1 more. What follows is
+ * the caller's business: ".5", "e3" or "01" are not a delimiter there. */
+static bool q_number(struct quick *q, double *out)
+{
+	const unsigned char *s = q->p, *p = s;
+	uint64_t v = 0;
+
+	if (*p < '0' || *p > '9')
+		return false;
+	if (*p == '0') {
+		p++;
+	} else {
+		while (*p >= '0' && *p <= '9') {
+			if (p - s >= QUICK_DIGITS)
+				return false;
+			v = v * 10 + (uint64_t)(*p - '0');
+			p++;
+		}
+	}
+	q->p = p;
+	*out = (double)v;
+	return true;
+}
+
+static bool q_literal(struct quick *q)
+{
+	static const struct name lits[] = { NAME("true"), NAME("false"), NAME("null") };
+	size_t i, left = (size_t)(q->end - q->p);
+
+	for (i = 0; i < sizeof(lits) / sizeof(lits[0]); i++) {
+		if (left >= lits[i].n && memcmp(q->p, lits[i].s, lits[i].n) == 0) {
+			q->p += lits[i].n;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* An array of strings; they are kept in q->elems when v is read. */
+static bool q_array(struct quick *q, struct jval *v, bool keep)
+{
+	struct span e;
+
+	v->kind = JK_ARRAY;
+	v->arr = NULL;
+	v->elems = q->elems + q->nelems;
+	v->nelems = 0;
+	q->p++;
+	q_ws(q);
+	if (*q->p == ']') {
+		q->p++;
+		return true;
+	}
+	for (;;) {
+		if (!q_string(q, &e))
+			return false;
+		if (keep) {
+			if (q->nelems >= QUICK_ELEMS)
+				return false;
+			q->elems[q->nelems++] = e;
+			v->nelems++;
+		}
+		q_ws(q);
+		if (*q->p == ']') {
+			q->p++;
+			return true;
+		}
+		if (*q->p++ != ',')
+			return false;
+		q_ws(q);
+	}
+}
+
+/* One value, into *v when the member is one the checks read. */
+static bool q_value(struct quick *q, struct jval *v)
+{
+	struct jval skip;
+	bool keep = v != NULL;
+
+	if (v == NULL)
+		v = &skip;
+	switch (*q->p) {
+	case '"':
+		v->kind = JK_STRING;
+		return q_string(q, &v->str);
+	case '[':
+		return q_array(q, v, keep);
+	case 't':
+	case 'f':
+	case 'n':
+		v->kind = JK_OTHER;
+		return q_literal(q);
+	default:
+		v->kind = JK_NUMBER;
+		return q_number(q, &v->num);
+	}
+}
+
+/* FNV-1a */
+static uint32_t name_hash(const struct span *s)
+{
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		h = (h ^ (unsigned char)s->p[i]) * 16777619u;
+	return h;
+}
+
+/* true: text[0..len) was read, vals[slot] holds the members in names.
+ * false: the strict reader decides (vals are to be cleared again).
+ * text[len] must be '\0', as zk_b64url_decode leaves it. */
+static bool quick_read(const unsigned char *text, size_t len, const struct name *names,
+		       size_t count, struct jval *vals, struct quick *q)
+{
+	struct span member[QUICK_MEMBERS];
+	unsigned char seen[QUICK_HASH]; /* member index + 1, 0: free */
+	size_t n = 0;
+
+	vals_clear(vals, count);
+	if (text[len] != '\0')
+		return false;
+	memset(seen, 0, sizeof(seen));
+	q->p = text;
+	q->end = text + len;
+	q->nelems = 0;
+	q_ws(q);
+	if (*q->p != '{')
+		return false;
+	q->p++;
+	q_ws(q);
+	if (*q->p == '}') {
+		q->p++;
+	} else {
+		for (;;) {
+			struct span *m = &member[n];
+			uint32_t h;
+			int slot;
+
+			if (n >= QUICK_MEMBERS || !q_string(q, m))
+				return false;
+			/* Linear duplicate check: open addressing, at most half full. */
+			for (h = name_hash(m) & (QUICK_HASH - 1); seen[h] != 0; h = (h + 1) & (QUICK_HASH - 1)) {
+				const struct span *o = &member[seen[h] - 1];
+
+				if (o->n == m->n && memcmp(o->p, m->p, m->n) == 0)
+					return false;
+			}
+			seen[h] = (unsigned char)(++n);
+			q_ws(q);
+			if (*q->p++ != ':')
+				return false;
+			q_ws(q);
+			slot = slot_of(m->p, m->n, names, count);
+			if (!q_value(q, slot >= 0 ? &vals[slot] : NULL))
+				return false;
+			q_ws(q);
+			if (*q->p == '}') {
+				q->p++;
+				break;
+			}
+			if (*q->p++ != ',')
+				return false;
+			q_ws(q);
+		}
+	}
+	q_ws(q);
+	return q->p == q->end;
+}
+
+/* The same slots from a cJSON tree the strict reader made. nul: one flag
+ * per top-level member (zk_json_parse_object), or NULL. */
+static void tree_read(const cJSON *root, const unsigned char *nul, const struct name *names,
+		      size_t count, struct jval *vals)
+{
+	const cJSON *c;
+	size_t i = 0;
+
+	vals_clear(vals, count);
+	for (c = root->child; c != NULL; c = c->next, i++) {
+		int slot = slot_of(c->string, strlen(c->string), names, count);
+		struct jval *v;
+
+		if (slot < 0)
+			continue;
+		v = &vals[slot];
+		v->has_nul = nul != NULL && nul[i] != 0;
+		if (cJSON_IsString(c)) {
+			v->kind = JK_STRING;
+			v->str.p = c->valuestring;
+			v->str.n = strlen(c->valuestring);
+		} else if (cJSON_IsNumber(c)) {
+			v->kind = JK_NUMBER;
+			v->num = c->valuedouble;
+		} else if (cJSON_IsArray(c)) {
+			v->kind = JK_ARRAY;
+			v->arr = c;
+		} else {
+			v->kind = JK_OTHER;
+		}
+	}
+}
+
+/* Either reader, into vals. 0, or -1: not a strict JSON object. *tree and
+ * *nul are for the caller to release (and wipe). */
+static int read_object(const unsigned char *text, size_t len, bool nul_ok,
+		       const struct name *names, size_t count, struct jval *vals,
+		       struct quick *q, cJSON **tree, unsigned char **nul)
+{
+	if (quick_read(text, len, names, count, vals, q))
+		return 0;
+	if (zk_json_parse_object((const char *)text, len, tree, nul_ok ? nul : NULL) != 0)
+		return -1;
+	tree_read(*tree, nul_ok ? *nul : NULL, names, count, vals);
+	return 0;
+}
+
+static bool span_is(const struct span *s, const char *c)
+{
+	return s->n == strlen(c) && memcmp(s->p, c, s->n) == 0;
 }
 
 /* ---- header ----------------------------------------------------------- */
 
-static bool ascii_caseeq(const char *a, const char *b)
+static bool ascii_caseeq(const struct span *a, const char *b)
 {
-	for (; *a != '\0' && *b != '\0'; a++, b++) {
-		unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
+	size_t i;
+
+	if (a->n != strlen(b))
+		return false;
+	for (i = 0; i < a->n; i++) {
+		unsigned char x = (unsigned char)a->p[i], y = (unsigned char)b[i];
 
 		if (x >= 'A' && x <= 'Z')
 			x = (unsigned char)(x - 'A' + 'a');
@@ -210,10 +591,10 @@ static bool ascii_caseeq(const char *a, const char *b)
 		if (x != y)
 			return false;
 	}
-	return *a == *b;
+	return true;
 }
 
-static bool typ_ok(const char *typ)
+static bool typ_ok(const struct span *typ)
 {
 	/* RFC 7515 4.1.9: "application/" may be left out, case does not matter. */
 	return ascii_caseeq(typ, "JWT") || ascii_caseeq(typ, "application/jwt") ||
@@ -222,30 +603,32 @@ static bool typ_ok(const char *typ)
 
 /*
  * The header decides nothing about keys: jwk, jku, x5u, x5c are never read
- * (RFC 8725 3.10). *kid points into h.
+ * (RFC 8725 3.10). *kid points into h. The header reader refuses NUL in
+ * strings, so every string here is whole.
  */
-static int check_header(const cJSON *h, unsigned allowed, unsigned *alg, const char **kid)
+static int check_header(const struct jval *h, unsigned allowed, unsigned *alg,
+			const struct span **kid)
 {
-	const cJSON *m;
-	unsigned a;
+	char name[8];
+	unsigned a = 0;
 
 	/* JWE, nested JWT, and extensions the sender says we must understand:
 	 * we understand none. */
-	if (cJSON_GetObjectItemCaseSensitive(h, "enc") != NULL ||
-	    cJSON_GetObjectItemCaseSensitive(h, "cty") != NULL ||
-	    cJSON_GetObjectItemCaseSensitive(h, "crit") != NULL)
+	if (h[H_ENC].kind != JK_NONE || h[H_CTY].kind != JK_NONE || h[H_CRIT].kind != JK_NONE)
 		return ZK_E_CRIT;
-	m = cJSON_GetObjectItemCaseSensitive(h, "typ");
-	if (m != NULL && (!cJSON_IsString(m) || !typ_ok(m->valuestring)))
+	if (h[H_TYP].kind != JK_NONE && (h[H_TYP].kind != JK_STRING || !typ_ok(&h[H_TYP].str)))
 		return ZK_E_FORMAT;
-	m = cJSON_GetObjectItemCaseSensitive(h, "kid");
-	if (m != NULL && !cJSON_IsString(m))
+	if (h[H_KID].kind != JK_NONE && h[H_KID].kind != JK_STRING)
 		return ZK_E_FORMAT;
-	*kid = m != NULL ? m->valuestring : NULL;
-	m = cJSON_GetObjectItemCaseSensitive(h, "alg");
-	if (!cJSON_IsString(m))
+	*kid = h[H_KID].kind == JK_STRING ? &h[H_KID].str : NULL;
+	if (h[H_ALG].kind != JK_STRING)
 		return ZK_E_ALG;
-	a = zk_alg_from_name(m->valuestring);
+	/* Every name zk_alg_from_name knows is shorter than name[]. */
+	if (h[H_ALG].str.n < sizeof(name)) {
+		memcpy(name, h[H_ALG].str.p, h[H_ALG].str.n);
+		name[h[H_ALG].str.n] = '\0';
+		a = zk_alg_from_name(name);
+	}
 	if (a == 0 || (a & allowed) == 0)
 		return ZK_E_ALG;
 	*alg = a;
@@ -257,7 +640,7 @@ static bool key_fits(const struct zk_jwk *k, unsigned alg)
 	return k->pkey != NULL && (k->fits & alg) != 0 && (k->alg == 0 || k->alg == alg);
 }
 
-static int select_key(const struct zk_jwks *set, const char *kid, unsigned alg,
+static int select_key(const struct zk_jwks *set, const struct span *kid, unsigned alg,
 		      const struct zk_jwk **out)
 {
 	const struct zk_jwk *k = NULL;
@@ -268,7 +651,7 @@ static int select_key(const struct zk_jwks *set, const char *kid, unsigned alg,
 	if (kid != NULL) {
 		/* Key sets never hold one kid twice (zk_jwks_parse). */
 		for (i = 0; i < set->n && k == NULL; i++)
-			if (set->keys[i].kid != NULL && strcmp(set->keys[i].kid, kid) == 0)
+			if (set->keys[i].kid != NULL && span_is(kid, set->keys[i].kid))
 				k = &set->keys[i];
 		if (k == NULL)
 			return ZK_E_KID;
@@ -290,44 +673,22 @@ static int select_key(const struct zk_jwks *set, const char *kid, unsigned alg,
 
 /* ---- claims ----------------------------------------------------------- */
 
-/* The member called name and whether its value holds a NUL somewhere. */
-static const cJSON *claim(const cJSON *root, const unsigned char *nul, const char *name,
-			  bool *has_nul)
-{
-	const cJSON *c;
-	size_t i = 0;
-
-	for (c = root->child; c != NULL; c = c->next, i++) {
-		if (strcmp(c->string, name) == 0) {
-			*has_nul = nul[i] != 0;
-			return c;
-		}
-	}
-	*has_nul = false;
-	return NULL;
-}
-
 /* A string claim without NUL, or NULL. */
-static const char *claim_str(const cJSON *root, const unsigned char *nul, const char *name,
-			     bool *present)
+static const struct span *claim_str(const struct jval *v)
 {
-	bool has_nul;
-	const cJSON *m = claim(root, nul, name, &has_nul);
-
-	*present = m != NULL;
-	if (!cJSON_IsString(m) || has_nul)
+	if (v->kind != JK_STRING || v->has_nul)
 		return NULL;
-	return m->valuestring;
+	return &v->str;
 }
 
 /* NumericDate (RFC 7519 2): a JSON number, integral, in [0, 2^53]. */
-static bool numeric_date(const cJSON *m, int64_t *out)
+static bool numeric_date(const struct jval *v, int64_t *out)
 {
 	double d;
 
-	if (!cJSON_IsNumber(m))
+	if (v->kind != JK_NUMBER)
 		return false;
-	d = m->valuedouble;
+	d = v->num;
 	/* Also false for NaN and infinities, which fail every comparison but !=. */
 	if (!(d >= 0.0 && d <= NUMERIC_DATE_MAX))
 		return false;
@@ -338,32 +699,37 @@ static bool numeric_date(const cJSON *m, int64_t *out)
 }
 
 /* -1: absent; 0: present and valid in *out; 1: present and invalid. */
-static int date_claim(const cJSON *root, const unsigned char *nul, const char *name, int64_t *out)
+static int date_claim(const struct jval *v, int64_t *out)
 {
-	bool has_nul;
-	const cJSON *m = claim(root, nul, name, &has_nul);
-
-	if (m == NULL)
+	if (v->kind == JK_NONE)
 		return -1;
-	return numeric_date(m, out) ? 0 : 1;
+	return numeric_date(v, out) ? 0 : 1;
 }
 
-static int check_aud(const cJSON *root, const unsigned char *nul, const char *client_id)
+static int check_aud(const struct jval *v, const char *client_id)
 {
-	const cJSON *aud, *e;
-	const char *azp;
-	bool has_nul, present, found = false, others = false;
+	const struct jval *aud = &v[C_AUD];
+	const struct span *azp;
+	const cJSON *e;
+	bool found = false, others = false;
+	size_t i;
 
-	aud = claim(root, nul, "aud", &has_nul);
-	if (aud == NULL || has_nul || client_id == NULL)
+	if (aud->kind == JK_NONE || aud->has_nul || client_id == NULL)
 		return ZK_E_AUD;
-	if (cJSON_IsString(aud)) {
-		found = strcmp(aud->valuestring, client_id) == 0;
-	} else if (cJSON_IsArray(aud)) {
-		cJSON_ArrayForEach(e, aud) {
+	if (aud->kind == JK_STRING) {
+		found = span_is(&aud->str, client_id);
+	} else if (aud->kind == JK_ARRAY && aud->arr != NULL) {
+		cJSON_ArrayForEach(e, aud->arr) {
 			if (!cJSON_IsString(e))
 				return ZK_E_AUD;
 			if (strcmp(e->valuestring, client_id) == 0)
+				found = true;
+			else
+				others = true;
+		}
+	} else if (aud->kind == JK_ARRAY) {
+		for (i = 0; i < aud->nelems; i++) {
+			if (span_is(&aud->elems[i], client_id))
 				found = true;
 			else
 				others = true;
@@ -375,21 +741,20 @@ static int check_aud(const cJSON *root, const unsigned char *nul, const char *cl
 		return ZK_E_AUD;
 	/* OIDC Core 3.1.3.7: with other audiences, azp names the party the
 	 * token was issued to, and that must be us. */
-	azp = claim_str(root, nul, "azp", &present);
-	if (present && (azp == NULL || strcmp(azp, client_id) != 0))
+	azp = claim_str(&v[C_AZP]);
+	if (v[C_AZP].kind != JK_NONE && (azp == NULL || !span_is(azp, client_id)))
 		return ZK_E_AUD;
-	if (!present && others)
+	if (v[C_AZP].kind == JK_NONE && others)
 		return ZK_E_AUD;
 	return ZK_JWT_OK;
 }
 
-static int check_claims(const cJSON *root, const unsigned char *nul,
-			const struct zk_jwt_expect *x, struct zk_jwt_claims *c)
+static int check_claims(const struct jval *v, const struct zk_jwt_expect *x,
+			struct zk_jwt_claims *c)
 {
 	int64_t skew = x->clock_skew, t;
-	const char *s;
-	bool present;
-	size_t n, i;
+	const struct span *s;
+	size_t i;
 	int r;
 
 	if (skew < 0)
@@ -397,42 +762,42 @@ static int check_claims(const cJSON *root, const unsigned char *nul,
 	if (skew > SECONDS_CAP)
 		skew = SECONDS_CAP;
 
-	s = claim_str(root, nul, "iss", &present);
-	if (s == NULL || x->issuer == NULL || strcmp(s, x->issuer) != 0)
+	s = claim_str(&v[C_ISS]);
+	if (s == NULL || x->issuer == NULL || !span_is(s, x->issuer))
 		return ZK_E_ISS;
 
-	if ((r = check_aud(root, nul, x->client_id)) != ZK_JWT_OK)
+	if ((r = check_aud(v, x->client_id)) != ZK_JWT_OK)
 		return r;
 
 	/* Each comparison keeps the sums on the bounded side: no overflow
 	 * whatever now is. */
-	if (date_claim(root, nul, "exp", &c->exp) != 0 || x->now >= c->exp + skew)
+	if (date_claim(&v[C_EXP], &c->exp) != 0 || x->now >= c->exp + skew)
 		return ZK_E_EXP;
-	r = date_claim(root, nul, "nbf", &t);
+	r = date_claim(&v[C_NBF], &t);
 	if (r > 0 || (r == 0 && t - skew > x->now))
 		return ZK_E_NBF;
-	r = date_claim(root, nul, "iat", &c->iat);
+	r = date_claim(&v[C_IAT], &c->iat);
 	if (r > 0 || (r == 0 && c->iat - skew > x->now))
 		return ZK_E_IAT;
 	if (r < 0)
 		c->iat = -1;
 
-	s = claim_str(root, nul, "sub", &present);
-	if (s == NULL || (n = strlen(s)) == 0 || n > ZK_SUB_MAX)
+	s = claim_str(&v[C_SUB]);
+	if (s == NULL || s->n == 0 || s->n > ZK_SUB_MAX)
 		return ZK_E_SUB;
-	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
+	for (i = 0; i < s->n; i++)
+		if ((unsigned char)s->p[i] < 0x20 || (unsigned char)s->p[i] == 0x7f)
 			return ZK_E_SUB;
-	memcpy(c->sub, s, n + 1);
+	memcpy(c->sub, s->p, s->n);
+	c->sub[s->n] = '\0';
 
 	if (x->nonce != NULL) {
-		s = claim_str(root, nul, "nonce", &present);
-		if (s == NULL || strlen(s) != strlen(x->nonce) ||
-		    CRYPTO_memcmp(s, x->nonce, strlen(s)) != 0)
+		s = claim_str(&v[C_NONCE]);
+		if (s == NULL || s->n != strlen(x->nonce) || CRYPTO_memcmp(s->p, x->nonce, s->n) != 0)
 			return ZK_E_NONCE;
 	}
 
-	r = date_claim(root, nul, "auth_time", &c->auth_time);
+	r = date_claim(&v[C_AUTH_TIME], &c->auth_time);
 	if (r > 0 || (r == 0 && c->auth_time - skew > x->now))
 		return ZK_E_AUTH_TIME;
 	if (r < 0)
@@ -469,9 +834,11 @@ int zk_jwt_verify(const char *token, size_t len, const struct zk_jwks *keys,
 	unsigned char *hdr = NULL, *pay = NULL, *sig = NULL, *pnul = NULL;
 	size_t hlen = 0, plen = 0, slen = 0;
 	cJSON *hj = NULL, *pj = NULL;
+	struct quick q;
+	struct jval hv[H_COUNT], pv[C_COUNT];
 	const struct zk_jwk *key = NULL;
 	const struct alg_info *ai;
-	const char *kid = NULL;
+	const struct span *kid = NULL;
 	unsigned alg = 0;
 	struct zk_jwt_claims c;
 	int rc;
@@ -492,9 +859,10 @@ int zk_jwt_verify(const char *token, size_t len, const struct zk_jwks *keys,
 	    zk_b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), &pay, &plen) != 0 ||
 	    zk_b64url_decode(dot2 + 1, len - (size_t)(dot2 + 1 - token), &sig, &slen) != 0)
 		goto out;
-	if (zk_json_parse_object((const char *)hdr, hlen, &hj, NULL) != 0)
+	/* No NUL anywhere in the header: kid and alg are whole strings. */
+	if (read_object(hdr, hlen, false, header_names, H_COUNT, hv, &q, &hj, NULL) != 0)
 		goto out;
-	if ((rc = check_header(hj, expect->allowed_algs, &alg, &kid)) != ZK_JWT_OK)
+	if ((rc = check_header(hv, expect->allowed_algs, &alg, &kid)) != ZK_JWT_OK)
 		goto out;
 	if ((rc = select_key(keys, kid, alg, &key)) != ZK_JWT_OK)
 		goto out;
@@ -507,10 +875,12 @@ int zk_jwt_verify(const char *token, size_t len, const struct zk_jwks *keys,
 			(size_t)(dot2 - token), sig, slen);
 	if (rc != ZK_JWT_OK)
 		goto out;
+	/* Claims may hold NUL; the members holding one are flagged, and the
+	 * checks refuse exactly those they read. */
 	rc = ZK_E_FORMAT;
-	if (zk_json_parse_object((const char *)pay, plen, &pj, &pnul) != 0)
+	if (read_object(pay, plen, true, claim_names, C_COUNT, pv, &q, &pj, &pnul) != 0)
 		goto out;
-	if ((rc = check_claims(pj, pnul, expect, &c)) != ZK_JWT_OK)
+	if ((rc = check_claims(pv, expect, &c)) != ZK_JWT_OK)
 		goto out;
 	*out = c;
 out:
@@ -519,10 +889,9 @@ out:
 	json_wipe(pj);
 	cJSON_Delete(pj);
 	free(pnul);
-	if (hdr != NULL) {
-		OPENSSL_cleanse(hdr, hlen);
-		free(hdr);
-	}
+	/* The header and the signature are no secret; the payload came with
+	 * a bearer token, and the quick reader's views point into it. */
+	free(hdr);
 	if (pay != NULL) {
 		OPENSSL_cleanse(pay, plen);
 		free(pay);

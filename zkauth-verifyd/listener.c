@@ -8,7 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <sys/queue.h>
@@ -136,18 +142,82 @@ static int split_listen(const char *spec, char *host, size_t hcap, unsigned shor
 	return 0;
 }
 
+/* Each accepted connection speaks TLS from its first byte. */
+static struct bufferevent *tls_bev(struct event_base *base, void *arg)
+{
+	struct zkd *d = arg;
+	SSL *ssl = SSL_new(d->tls);
+
+	if (ssl == NULL)
+		return NULL;
+	return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+					      BEV_OPT_CLOSE_ON_FREE);
+}
+
+static void tls_error(const char *what, const char *path)
+{
+	unsigned long e = ERR_get_error();
+	char buf[256];
+
+	ERR_error_string_n(e, buf, sizeof(buf));
+	zk_log(LOG_ERR, "%s %s: %s", what, path, e ? buf : "failed");
+	ERR_clear_error();
+}
+
+static int tls_setup(struct zkd *d)
+{
+	const char *cert = d->cfg.tls_certificate, *key = d->cfg.tls_private_key;
+	struct stat st;
+
+	/* The key is a secret: refuse it when others may read it. */
+	if (stat(key, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077)) {
+		zk_log(LOG_ERR, "tls_private_key %s: must be a regular file without group or "
+		       "other permissions", key);
+		return -1;
+	}
+	d->tls = SSL_CTX_new(TLS_server_method());
+	if (d->tls == NULL)
+		return -1;
+	SSL_CTX_set_min_proto_version(d->tls, TLS1_2_VERSION);
+	SSL_CTX_set_options(d->tls, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	if (SSL_CTX_use_certificate_chain_file(d->tls, cert) != 1) {
+		tls_error("tls_certificate", cert);
+		return -1;
+	}
+	if (SSL_CTX_use_PrivateKey_file(d->tls, key, SSL_FILETYPE_PEM) != 1) {
+		tls_error("tls_private_key", key);
+		return -1;
+	}
+	if (SSL_CTX_check_private_key(d->tls) != 1) {
+		tls_error("tls_private_key does not match", cert);
+		return -1;
+	}
+	return 0;
+}
+
 int listener_start(struct zkd *d)
 {
 	char host[256];
 	unsigned short port;
+	bool https = strncmp(d->cfg.redirect_uri, "https://", 8) == 0;
 
-	if (d->cfg.tls_certificate || d->cfg.tls_private_key) {
-		zk_log(LOG_ERR, "tls_certificate/tls_private_key: TLS on the listener is not "
-		       "available in this version; put a TLS proxy in front");
+	if (d->cfg.tls_certificate && tls_setup(d) < 0)
 		return -1;
-	}
 	if (split_listen(d->cfg.listen, host, sizeof(host), &port) < 0) {
 		zk_log(LOG_ERR, "listen: cannot parse '%s'", d->cfg.listen);
+		return -1;
+	}
+	/* The browser comes back to redirect_uri. Plain HTTP under an https
+	 * redirect_uri is right only behind a TLS proxy on this host. */
+	if (d->tls && !https) {
+		zk_log(LOG_ERR, "tls_certificate is set but redirect_uri is not https");
+		return -1;
+	}
+	if (!d->tls && https && strcmp(host, "127.0.0.1") != 0 && strcmp(host, "::1") != 0 &&
+	    strcmp(host, "localhost") != 0) {
+		zk_log(LOG_ERR, "redirect_uri is https but the listener on %s has no TLS: set "
+		       "tls_certificate and tls_private_key, or listen on loopback behind a "
+		       "TLS proxy", d->cfg.listen);
 		return -1;
 	}
 	d->listener = evhttp_new(d->base);
@@ -158,6 +228,8 @@ int listener_start(struct zkd *d)
 	evhttp_set_timeout(d->listener, LISTENER_TIMEOUT);
 	evhttp_set_allowed_methods(d->listener, EVHTTP_REQ_GET);
 	evhttp_set_gencb(d->listener, on_request, d);
+	if (d->tls)
+		evhttp_set_bevcb(d->listener, tls_bev, d);
 	if (evhttp_bind_socket(d->listener, host, port) != 0) {
 		zk_log(LOG_ERR, "cannot listen on %s", d->cfg.listen);
 		evhttp_free(d->listener);
@@ -174,4 +246,6 @@ void listener_stop(struct zkd *d)
 		evhttp_free(d->listener);
 		d->listener = NULL;
 	}
+	SSL_CTX_free(d->tls);
+	d->tls = NULL;
 }

@@ -147,8 +147,6 @@ static int check_supported(const struct zk_config *c)
 
 	if (c->token_auth_method == ZK_AUTH_PRIVATE_KEY_JWT)
 		what = "token_auth_method = private_key_jwt";
-	else if (c->tls_certificate || c->tls_private_key)
-		what = "TLS on the listener";
 	else if (c->require_groups)
 		what = "require_groups";
 	if (what) {
