@@ -45,6 +45,7 @@ struct zkd {
 	struct provider prov;
 	char *client_secret;        /* NUL-terminated, wiped on exit */
 	size_t client_secret_len;
+	struct evp_pkey_st *client_key; /* private_key_jwt */
 	char *api_key;              /* zeroauth: the broker's API key, wiped on exit */
 	size_t api_key_len;
 	char hostname[ZK_MAX_HOST + 1];

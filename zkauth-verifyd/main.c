@@ -1,6 +1,7 @@
 /* zkauth-verifyd: the local daemon behind pam_zkauth.so. Runs in the
  * foreground (systemd style) with one event loop. */
 #include "daemon.h"
+#include "assertion.h"
 #include "http.h"
 #include "log.h"
 #include "util.h"
@@ -145,9 +146,7 @@ static int check_supported(const struct zk_config *c)
 {
 	const char *what = NULL;
 
-	if (c->token_auth_method == ZK_AUTH_PRIVATE_KEY_JWT)
-		what = "token_auth_method = private_key_jwt";
-	else if (c->require_groups)
+	if (c->require_groups)
 		what = "require_groups";
 	if (what) {
 		zk_log(LOG_ERR, "%s is not supported by this version", what);
@@ -167,6 +166,7 @@ static void reload(struct zkd *d)
 	char err[1024];
 	char *secret = NULL;
 	size_t slen = 0;
+	EVP_PKEY *key = NULL;
 	bool provider_changed;
 
 	notify("RELOADING=1");
@@ -176,6 +176,11 @@ static void reload(struct zkd *d)
 	}
 	if (check_supported(&nc) < 0 || load_secret(&nc, &secret, &slen) < 0) {
 		zk_log(LOG_ERR, "reload: keeping the running configuration");
+		goto keep;
+	}
+	if (nc.token_auth_method == ZK_AUTH_PRIVATE_KEY_JWT &&
+	    (key = zk_client_key_load(nc.client_key_file, err, sizeof(err))) == NULL) {
+		zk_log(LOG_ERR, "reload: client_key_file: %s; keeping the running configuration", err);
 		goto keep;
 	}
 	if (!same(nc.socket_path, d->cfg.socket_path) || !same(nc.listen, d->cfg.listen) ||
@@ -197,11 +202,14 @@ static void reload(struct zkd *d)
 	zk_freezero(d->client_secret, d->client_secret_len);
 	d->client_secret = secret;
 	d->client_secret_len = slen;
+	EVP_PKEY_free(d->client_key);
+	d->client_key = key;
 	if (provider_changed)
 		provider_reset(d);
 	zk_log(LOG_NOTICE, "configuration reloaded from %s", d->config_path);
 	goto done;
 keep:
+	EVP_PKEY_free(key);
 	zk_freezero(secret, slen);
 	zk_config_free(&nc);
 done:
@@ -264,6 +272,13 @@ int main(int argc, char **argv)
 	}
 	if (check_supported(&d.cfg) < 0 || load_secret(&d.cfg, &d.client_secret, &d.client_secret_len) < 0)
 		goto out;
+	if (d.cfg.token_auth_method == ZK_AUTH_PRIVATE_KEY_JWT) {
+		d.client_key = zk_client_key_load(d.cfg.client_key_file, err, sizeof(err));
+		if (d.client_key == NULL) {
+			zk_log(LOG_ERR, "client_key_file: %s", err);
+			goto out;
+		}
+	}
 	if (d.cfg.profile == ZK_PROFILE_ZEROAUTH) {
 		if (d.cfg.api_key_file == NULL) {
 			zk_log(LOG_ERR, "profile = zeroauth needs api_key_file");
@@ -336,6 +351,7 @@ out:
 		event_base_free(d.base);
 	zk_freezero(d.client_secret, d.client_secret_len);
 	zk_freezero(d.api_key, d.api_key_len);
+	EVP_PKEY_free(d.client_key);
 	free(d.callback_path);
 	free(d.public_base);
 	zk_config_free(&d.cfg);

@@ -1,6 +1,7 @@
 /* The provider side: discovery, the JWKS cache and the code exchange with
  * verification of the identity token. All calls are asynchronous. */
 #include "daemon.h"
+#include "assertion.h"
 #include "jwks.h"
 #include "jwt.h"
 #include "http.h"
@@ -409,8 +410,21 @@ static int client_auth(const struct zkd *d, struct zk_http_req *req, char *form,
 	case ZK_AUTH_NONE:
 		bad |= form_add(form, cap, len, "client_id", d->cfg.client_id);
 		break;
+	case ZK_AUTH_PRIVATE_KEY_JWT: {
+		/* A fresh assertion per request, for the endpoint it goes to. */
+		char *a = d->client_key ? zk_client_assertion(d->client_key, d->cfg.client_id,
+							      req->url, zkd_now_wall()) : NULL;
+
+		bad |= a == NULL;
+		bad |= form_add(form, cap, len, "client_id", d->cfg.client_id);
+		bad |= form_add(form, cap, len, "client_assertion_type",
+				"urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+		bad |= form_add(form, cap, len, "client_assertion", a ? a : "");
+		zk_freezero_str(a);
+		break;
+	}
 	default:
-		bad = -1; /* private_key_jwt, client_secret_json: not for forms */
+		bad = -1; /* client_secret_json: not for forms */
 		break;
 	}
 	return bad ? -1 : 0;
@@ -576,6 +590,7 @@ struct exchange *provider_exchange(struct zkd *d, const char *code, const char *
 		bad |= form_add(form, sizeof(form), &len, "code", code);
 		bad |= form_add(form, sizeof(form), &len, "redirect_uri", d->cfg.redirect_uri);
 		bad |= form_add(form, sizeof(form), &len, "code_verifier", verifier);
+		req.url = d->prov.token_endpoint;
 		bad |= client_auth(d, &req, form, sizeof(form), &len);
 		req.content_type = "application/x-www-form-urlencoded";
 		req.body = form;
@@ -683,9 +698,9 @@ static void device_poll(evutil_socket_t fd, short what, void *arg)
 
 	bad |= form_add(form, sizeof(form), &len, "grant_type", DEVICE_GRANT);
 	bad |= form_add(form, sizeof(form), &len, "device_code", x->device_code);
-	bad |= client_auth(d, &req, form, sizeof(form), &len);
 	req.method = "POST";
 	req.url = d->prov.token_endpoint;
+	bad |= client_auth(d, &req, form, sizeof(form), &len);
 	req.accept = "application/json";
 	req.content_type = "application/x-www-form-urlencoded";
 	req.body = form;
@@ -779,9 +794,9 @@ struct exchange *provider_device(struct zkd *d, int64_t max_age, device_cb start
 	x->max_age = max_age;
 	x->check_nonce = false; /* a device authorization request carries no nonce */
 	bad |= form_add(form, sizeof(form), &len, "scope", d->cfg.scopes);
-	bad |= client_auth(d, &req, form, sizeof(form), &len);
 	req.method = "POST";
 	req.url = d->prov.device_endpoint;
+	bad |= client_auth(d, &req, form, sizeof(form), &len);
 	req.accept = "application/json";
 	req.content_type = "application/x-www-form-urlencoded";
 	req.body = form;

@@ -13,6 +13,7 @@
 //   ZK_BUILD=build node --test --test-concurrency=1 tests/e2e/profiles.test.mjs
 
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 
 import { approve } from './browser.mjs';
@@ -51,11 +52,32 @@ const ZEROAUTH_UPSTREAM_CLIENT = {
   token_endpoint_auth_method: 'client_secret_basic',
   redirect_uris: [LOOPBACK_CALLBACK],
 };
+// private_key_jwt: one client per key type, each registered with its
+// public key only; the daemon holds the private half in client_key_file.
+function keyClient(id, type, options) {
+  const { publicKey, privateKey } = crypto.generateKeyPairSync(type, options);
+  const jwk = { ...publicKey.export({ format: 'jwk' }), kid: `${id}-key`, use: 'sig' };
+  return {
+    pem: privateKey.export({ type: 'pkcs8', format: 'pem' }),
+    client: {
+      client_id: id,
+      token_endpoint_auth_method: 'private_key_jwt',
+      jwks: { keys: [jwk] },
+      redirect_uris: [LOOPBACK_CALLBACK],
+    },
+  };
+}
+const PKJWT_RSA = keyClient('zkauth-pkjwt-rsa', 'rsa', { modulusLength: 2048 });
+const PKJWT_EC = keyClient('zkauth-pkjwt-ec', 'ec', { namedCurve: 'P-256' });
 const API_KEY = 'za_live_test_0123456789abcdef0123456789abcdef';
 
 let provider;
 before(async () => {
-  provider = await startProvider({ config: { clients: [POST_CLIENT, PUBLIC_CLIENT, ZEROAUTH_UPSTREAM_CLIENT] } });
+  provider = await startProvider({
+    config: {
+      clients: [POST_CLIENT, PUBLIC_CLIENT, ZEROAUTH_UPSTREAM_CLIENT, PKJWT_RSA.client, PKJWT_EC.client],
+    },
+  });
 });
 after(async () => { await provider?.stop(); });
 
@@ -214,6 +236,41 @@ for (const [method, client] of [['client_secret_post', POST_CLIENT], ['none', PU
       const out = await login(t, daemon, { login: 'id-bob' });
       await assertDenied(daemon, out, 'wrong_user');
       assert.match(out.result.output, /may not sign in as alice/);
+    });
+  });
+}
+
+for (const [name, kc] of [['RSA', PKJWT_RSA], ['EC P-256', PKJWT_EC]]) {
+  describe(`profile = oidc, token_auth_method = private_key_jwt (${name})`, () => {
+    function opts(t, pem = kc.pem) {
+      const key = secretFile('client_key.pem', pem);
+      t.after(() => key.remove());
+      return {
+        issuer: provider.issuer,
+        config: {
+          provider: {
+            client_id: kc.client.client_id,
+            token_auth_method: 'private_key_jwt',
+            client_key_file: key.file,
+            client_secret_file: null,
+          },
+        },
+      };
+    }
+
+    test('a. id-alice signs alice in; the client proves itself with its key', async (t) => {
+      const daemon = await daemonFor(t, opts(t));
+      const out = await login(t, daemon, { login: 'id-alice' });
+      await assertGranted(daemon, out);
+    });
+
+    test('b. a key the provider does not know: the code exchange fails closed', async (t) => {
+      const other = kc === PKJWT_RSA ? PKJWT_EC : PKJWT_RSA;
+      const daemon = await daemonFor(t, opts(t, other.pem));
+      const out = await login(t, daemon, { login: 'id-alice' });
+      assert.notEqual(out.result.code, 0, out.result.output);
+      assert.doesNotMatch(daemon.logs(), LOG_ANY_GRANT);
+      assert.match(daemon.logs(), /token endpoint answered HTTP 401/);
     });
   });
 }
