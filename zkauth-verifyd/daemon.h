@@ -137,6 +137,9 @@ void listener_stop(struct zkd *d);
 /* Sends the result page to a browser waiting on the callback. */
 void listener_reply(struct evhttp_request *req, int status, const char *title, const char *text);
 void listener_redirect(struct evhttp_request *req, const char *location);
+/* A page with one button: a GET form to action (a path on the listener). */
+void listener_page(struct evhttp_request *req, int status, const char *title, const char *text,
+		   const char *button, const char *action);
 
 /* Monotonic and wall clock seconds. */
 int64_t zkd_now_mono(void);

@@ -28,6 +28,8 @@
 /* The short link's id: 128 bits, 22 characters, so the QR stays small. */
 #define LINK_BYTES 16
 #define LINK_CHARS 22
+/* The matching code, "K7F-2QX": easy to compare and to read aloud. */
+#define MATCH_CHARS 7
 /* A broker's state (zeroauth: a UUID) is taken up to this length. */
 #define STATE_MAX 128
 #define MAX_AGE_LIMIT (366L * 86400L)
@@ -53,6 +55,7 @@ struct login {
 	char nonce[SECRET_CHARS + 1];
 	char verifier[SECRET_CHARS + 1];
 	char link[LINK_CHARS + 1];
+	char match[MATCH_CHARS + 1]; /* shown in the prompt and on the page */
 	char *auth_url;             /* where the short link leads */
 	struct event *expiry;
 	struct exchange *x;
@@ -207,6 +210,25 @@ static int make_random(char *out, size_t n)
 	return 0;
 }
 
+/* Six characters without look-alikes (no 0/O, 1/I/L, 2/Z, 5/S, 8/B). */
+static int make_match(char out[MATCH_CHARS + 1])
+{
+	static const char alphabet[] = "ACDEFGHJKMNPQRTUVWXY34679";
+	unsigned char raw[6];
+	size_t i, j = 0;
+
+	if (zk_random(raw, sizeof(raw)) < 0)
+		return -1;
+	for (i = 0; i < sizeof(raw); i++) {
+		if (i == 3)
+			out[j++] = '-';
+		/* 256 % 25 != 0: the bias is 6/256 on a non-secret code */
+		out[j++] = alphabet[raw[i] % (sizeof(alphabet) - 1)];
+	}
+	out[j] = '\0';
+	return 0;
+}
+
 static int make_secret(char out[SECRET_CHARS + 1])
 {
 	return make_random(out, SECRET_BYTES);
@@ -308,6 +330,7 @@ static void send_challenge(struct login *l)
 	}
 	ch.expires_in = left > 0 ? (uint32_t)left : 0;
 	snprintf(ch.host, sizeof(ch.host), "%s", l->d->hostname);
+	snprintf(ch.code, sizeof(ch.code), "%s", l->match);
 	l->st = L_WAIT_BROWSER;
 	l->shown = true;
 	ipc_send_challenge(l->conn, &ch);
@@ -429,7 +452,8 @@ void flow_start(struct zkd *d, struct ipc_conn *c, const struct zk_start *m, uid
 	snprintf(l->rhost, sizeof(l->rhost), "%s", m->rhost);
 	l->deadline = zkd_now_mono() + d->cfg.flow_timeout;
 	if (make_secret(l->state) < 0 || make_secret(l->nonce) < 0 ||
-	    make_secret(l->verifier) < 0 || make_random(l->link, LINK_BYTES) < 0) {
+	    make_secret(l->verifier) < 0 || make_random(l->link, LINK_BYTES) < 0 ||
+	    make_match(l->match) < 0) {
 		zk_log(LOG_ERR, "random generator failed");
 		goto refuse;
 	}
@@ -540,10 +564,19 @@ void flow_callback(struct zkd *d, struct evhttp_request *req, const char *state,
 	l->x = provider_exchange(d, code, state, l->verifier, l->nonce, l->max_age, token_done, l);
 }
 
-void flow_short_link(struct zkd *d, struct evhttp_request *req, const char *id)
+void flow_short_link(struct zkd *d, struct evhttp_request *req, const char *path)
 {
 	struct login *l;
+	char id[LINK_CHARS + 1], text[1024], action[64];
+	size_t n = strcspn(path, "/");
+	bool go = strcmp(path + n, "/go") == 0;
 
+	if (n > LINK_CHARS || (path[n] != '\0' && !go)) {
+		listener_reply(req, 404, "Sign-in link not valid", "This sign-in link is unknown.");
+		return;
+	}
+	memcpy(id, path, n);
+	id[n] = '\0';
 	for (l = d->logins; l; l = l->next)
 		if (l->st == L_WAIT_BROWSER && l->auth_url && zk_streq_ct(l->link, id))
 			break;
@@ -551,6 +584,17 @@ void flow_short_link(struct zkd *d, struct evhttp_request *req, const char *id)
 		listener_reply(req, 404, "Sign-in link not valid",
 			       "This sign-in link is unknown, already used or expired. "
 			       "Start again from the login prompt.");
+		return;
+	}
+	if (!go) {
+		/* Anti-phishing: say who signs in where before anything else, with
+		 * the code the prompt shows, and go on only when the person asks. */
+		snprintf(text, sizeof(text), "Sign in as %s on %s (%s%s%s)? Check that this code "
+			 "matches the one on your screen: %s. Continue only if you started this "
+			 "sign-in yourself.", l->user, d->hostname, l->service,
+			 l->rhost[0] ? " from " : "", l->rhost, l->match);
+		snprintf(action, sizeof(action), "/l/%s/go", l->link);
+		listener_page(req, 200, "Sign in?", text, "Continue", action);
 		return;
 	}
 	listener_redirect(req, l->auth_url);

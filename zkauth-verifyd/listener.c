@@ -40,6 +40,12 @@ static void add_text(struct evbuffer *b, const char *s)
 
 void listener_reply(struct evhttp_request *req, int status, const char *title, const char *text)
 {
+	listener_page(req, status, title, text, NULL, NULL);
+}
+
+void listener_page(struct evhttp_request *req, int status, const char *title, const char *text,
+		   const char *button, const char *action)
+{
 	struct evbuffer *b = evbuffer_new();
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 
@@ -55,12 +61,22 @@ void listener_reply(struct evhttp_request *req, int status, const char *title, c
 	add_text(b, title);
 	evbuffer_add_printf(b, "</h1>\n<p>");
 	add_text(b, text);
-	evbuffer_add_printf(b, "</p>\n</body></html>\n");
+	evbuffer_add_printf(b, "</p>\n");
+	if (button && action) {
+		evbuffer_add_printf(b, "<form method=\"get\" action=\"");
+		add_text(b, action);
+		evbuffer_add_printf(b, "\"><button type=\"submit\">");
+		add_text(b, button);
+		evbuffer_add_printf(b, "</button></form>\n");
+	}
+	evbuffer_add_printf(b, "</body></html>\n");
 	evhttp_add_header(h, "Content-Type", "text/html; charset=utf-8");
 	evhttp_add_header(h, "Cache-Control", "no-store");
 	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
 	evhttp_add_header(h, "X-Frame-Options", "DENY");
-	evhttp_add_header(h, "Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'");
+	evhttp_add_header(h, "Content-Security-Policy",
+			  "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+			  "frame-ancestors 'none'");
 	evhttp_send_reply(req, status, status == 200 ? "OK" : "Error", b);
 	evbuffer_free(b);
 }

@@ -124,10 +124,21 @@ export async function approve(url, { login, deny = false, tamperState = false, f
   if (!deny && !login) throw new Error('approve: a login name is needed unless deny');
   const browser = new Browser();
 
-  // 1. Follow redirects to the provider's sign-in page.
+  // 1. Follow redirects to the provider's sign-in page. The daemon's short
+  // link first shows who signs in where, with a Continue button: a person
+  // reads it and goes on.
   let res = await browser.request(url);
   for (let hops = 0; res.location && hops < MAX_HOPS; hops++) {
     res = await browser.request(res.location);
+  }
+  let interstitial;
+  const go = res.status === 200 ? forms(res.body, res.url).find((f) => /\/l\/[^/]+\/go$/.test(new URL(f.action).pathname)) : null;
+  if (go) {
+    interstitial = res.body;
+    res = await browser.request(go.action);
+    for (let hops = 0; res.location && hops < MAX_HOPS; hops++) {
+      res = await browser.request(res.location);
+    }
   }
   const pageForms = res.status === 200 ? forms(res.body, res.url) : [];
   const loginForm = pageForms.find((f) => f.fields.includes('login'));
@@ -148,7 +159,7 @@ export async function approve(url, { login, deny = false, tamperState = false, f
     res = await browser.request(res.location);
   }
   const callbackUrl = res.location;
-  if (follow === false) return { callbackUrl };
+  if (follow === false) return { callbackUrl, interstitial };
 
   // 4. Land on the daemon's callback page.
   let fetchedUrl = callbackUrl;
@@ -163,7 +174,7 @@ export async function approve(url, { login, deny = false, tamperState = false, f
   for (let hops = 0; res.location && hops < MAX_HOPS; hops++) {
     res = await browser.request(res.location);
   }
-  return { callbackUrl, fetchedUrl, status: res.status, body: res.body };
+  return { callbackUrl, fetchedUrl, status: res.status, body: res.body, interstitial };
 }
 
 // Opens a page once, as a fresh browser would (e.g. to replay a callback).

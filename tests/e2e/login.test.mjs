@@ -253,6 +253,22 @@ describe('login through the provider', () => {
     assert.match(result.output, /account management done/);
   });
 
+  test('n. the short link first shows who signs in where, with the prompt\'s code', async (t) => {
+    const daemon = await daemonFor(t);
+    const { page, result } = await login(t, daemon, {
+      login: 'id-alice', pam: { items: { rhost: '203.0.113.9' } },
+    });
+    assert.equal(result.code, 0, result.output);
+    const code = (result.output.match(/^Code: ([A-Z0-9]{3}-[A-Z0-9]{3})$/m) || [])[1];
+    assert.ok(code, `the prompt shows a matching code:\n${result.output}`);
+    const { interstitial } = page;
+    assert.ok(interstitial, "the link showed a page before the provider");
+    assert.match(interstitial, new RegExp(`Sign in as alice on \\S+ \\(${SERVICE} from 203\\.0\\.113\\.9\\)\\?`));
+    assert.ok(interstitial.includes(code), 'the page repeats the code of the prompt');
+    assert.match(interstitial, /Continue/);
+    assert.match(page.body, /signed in as alice on/);
+  });
+
   test('i. the success page names the account and shows no token', async (t) => {
     const daemon = await daemonFor(t);
     const { page, result } = await login(t, daemon, { login: 'id-alice' });

@@ -4,10 +4,18 @@
 //
 //   node provider.mjs [--port N] [--config FILE] [--keys FILE] [--alg ALG]...
 //                     [--client-id ID] [--client-secret S] [--redirect-uri URI]...
-//                     [--auth-method M] [--verbose]
+//                     [--auth-method M] [--tls-cert FILE --tls-key FILE] [--verbose]
 //
 // The issuer is http://127.0.0.1:PORT (port 0 picks a free one); when it
 // listens it prints "READY <issuer>" on stdout. SIGTERM ends it.
+//
+// TLS: with --tls-cert FILE --tls-key FILE (PEM; the certificate file may
+// hold the chain after the leaf), or "tls": {"cert": FILE, "key": FILE} in
+// the config file, it serves https on 127.0.0.1 and the issuer is
+// https://127.0.0.1:PORT. Clients then need the CA that signed the
+// certificate. A client coming back to an https redirect URI on loopback
+// must register it with its port and "application_type": "web" (the
+// loopback port-agnostic match of RFC 8252 is for http only).
 //
 // Whoever signs in at the login form becomes the subject: sub is exactly
 // the login name typed there. The requested scopes are granted without a
@@ -43,6 +51,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import { parseArgs } from 'node:util';
 
 import Provider from 'oidc-provider';
@@ -73,6 +82,8 @@ function readOptions(argv) {
       'redirect-uri': { type: 'string', multiple: true },
       'auth-method': { type: 'string' },
       'device-flow': { type: 'boolean', default: false },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -94,7 +105,10 @@ function readOptions(argv) {
     features: file.features ?? {},
     ttl: file.ttl ?? {},
     verbose: values.verbose,
+    tlsCert: values['tls-cert'] ?? file.tls?.cert ?? null,
+    tlsKey: values['tls-key'] ?? file.tls?.key ?? null,
   };
+  if (!opts.tlsCert !== !opts.tlsKey) throw new Error('--tls-cert and --tls-key go together');
   if (values['device-flow']) {
     opts.features = { ...opts.features, deviceFlow: { ...opts.features.deviceFlow, enabled: true } };
   }
@@ -376,13 +390,16 @@ ${form.replace(/<\/form>\s*$/, '<button type="submit">Continue</button>\n</form>
 async function main() {
   const opts = readOptions(process.argv.slice(2));
 
-  const server = http.createServer();
+  const tls = opts.tlsCert !== null;
+  const server = tls
+    ? https.createServer({ cert: fs.readFileSync(opts.tlsCert), key: fs.readFileSync(opts.tlsKey) })
+    : http.createServer();
   await new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, HOST, resolve);
   });
   const { port } = server.address();
-  const issuer = `http://${HOST}:${port}`;
+  const issuer = `${tls ? 'https' : 'http'}://${HOST}:${port}`;
 
   let provider;
   let handler;
