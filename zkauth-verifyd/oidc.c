@@ -46,6 +46,18 @@ struct exchange {
 	struct event *poll_timer;
 };
 
+/* Why an HTTP call failed, for the log; the transport's own reason was
+ * logged by http.c just before. */
+static const char *failure(int err, long status)
+{
+	static char buf[32];
+
+	if (err)
+		return "transport error, see above";
+	snprintf(buf, sizeof(buf), "HTTP %ld", status);
+	return buf;
+}
+
 static void set_str(char **dst, const char *src)
 {
 	free(*dst);
@@ -75,8 +87,8 @@ static void discovered(void *arg, int err, long status, const char *body, size_t
 	p->disc_call = NULL;
 	p->discovering = false;
 	if (err || status != 200) {
-		zk_log(LOG_ERR, "discovery at %s failed (%s %ld)", d->cfg.issuer,
-		       err ? "transport error" : "HTTP", status);
+		zk_log(LOG_ERR, "discovery at %s failed (%s)", d->cfg.issuer,
+		       failure(err, status));
 		goto out;
 	}
 	doc = cJSON_ParseWithLength(body, len);
@@ -244,8 +256,8 @@ static void jwks_fetched(void *arg, int err, long status, const char *body, size
 
 	p->jwks_call = NULL;
 	if (err || status != 200)
-		zk_log(LOG_ERR, "JWKS fetch from %s failed (%s %ld)", p->jwks_uri,
-		       err ? "transport error" : "HTTP", status);
+		zk_log(LOG_ERR, "JWKS fetch from %s failed (%s)", p->jwks_uri,
+		       failure(err, status));
 	else if (zk_jwks_parse(body, len, &set, msg, sizeof(msg)) < 0)
 		zk_log(LOG_ERR, "JWKS from %s rejected: %s", p->jwks_uri, msg);
 	else {
@@ -472,8 +484,8 @@ static void broker_authorized(void *arg, int err, long status, const char *body,
 
 	x->call = NULL;
 	if (err || status != 200) {
-		zk_log(LOG_ERR, "zeroauth authorize request failed (%s %ld)",
-		       err ? "transport error" : "HTTP", status);
+		zk_log(LOG_ERR, "zeroauth authorize request failed (%s)",
+		       failure(err, status));
 		goto fail;
 	}
 	doc = cJSON_ParseWithLength(body, len);
@@ -734,8 +746,8 @@ static void device_authorized(void *arg, int err, long status, const char *body,
 	x->call = NULL;
 	memset(&info, 0, sizeof(info));
 	if (err || status != 200) {
-		zk_log(LOG_ERR, "device authorization request failed (%s %ld)",
-		       err ? "transport error" : "HTTP", status);
+		zk_log(LOG_ERR, "device authorization request failed (%s)",
+		       failure(err, status));
 		goto fail;
 	}
 	doc = cJSON_ParseWithLength(body, len);
