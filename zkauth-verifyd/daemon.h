@@ -33,6 +33,7 @@ struct provider {
 	struct zk_http_call *disc_call;
 	struct zk_jwks *jwks;       /* NULL until fetched */
 	int64_t jwks_fetched;       /* monotonic seconds of the last fetch attempt, 0 never */
+	int64_t kid_refetched;      /* ... of the last refetch for an unknown kid, 0 never */
 	struct zk_http_call *jwks_call;
 	struct exchange *jwks_waiters; /* exchanges waiting for that fetch */
 };

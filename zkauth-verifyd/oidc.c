@@ -20,8 +20,12 @@
 #define DEVICE_INTERVAL_DEFAULT 5
 #define DEVICE_INTERVAL_MAX 60
 
-/* An unknown kid refetches the JWKS at most once per this many seconds. */
+/* An unknown kid refetches the JWKS at most once per this many seconds
+ * (a storm of forged kids costs one fetch); while we hold no keys at all
+ * (never fetched, or the provider answered garbage) we try again after
+ * the shorter backoff. */
 #define JWKS_COOLDOWN 60
+#define JWKS_RETRY 5
 #define DISCOVERY_MAX (64u * 1024u)
 #define TOKEN_RESPONSE_MAX (64u * 1024u)
 #define FORM_MAX 8192u
@@ -284,8 +288,20 @@ static bool wait_for_jwks(struct exchange *x, const char *token, size_t len)
 	if (p->jwks_call == NULL) {
 		struct zk_http_req req = { 0 };
 
-		if (p->jwks_fetched && now - p->jwks_fetched < JWKS_COOLDOWN)
-			return false;
+		if (p->jwks == NULL || p->jwks->n == 0) {
+			if (p->jwks_fetched && now - p->jwks_fetched < JWKS_RETRY)
+				return false;
+		} else {
+			/* Keys we hold do not know this kid: the provider may have
+			 * rotated. Once per cooldown. */
+			if (p->kid_refetched && now - p->kid_refetched < JWKS_COOLDOWN) {
+				zk_log(LOG_NOTICE, "unknown kid: JWKS refetch skipped, the last one was "
+				       "%lld s ago (cooldown %d s)", (long long)(now - p->kid_refetched),
+				       JWKS_COOLDOWN);
+				return false;
+			}
+			p->kid_refetched = now;
+		}
 		req.method = "GET";
 		req.url = p->jwks_uri;
 		req.accept = "application/json";
@@ -327,6 +343,13 @@ static void verify_now(struct exchange *x, const char *token, size_t len, bool m
 		rc = zk_jwt_verify(token, len, d->prov.jwks, &ex, &claims);
 	if (rc == ZK_E_KID && may_refetch && wait_for_jwks(x, token, len))
 		return;
+	if (d->prov.jwks == NULL || d->prov.jwks->n == 0) {
+		/* Not the token's fault: we could not get the provider's keys. */
+		zk_log(LOG_ERR, "no usable JWKS from %s: cannot verify the identity token",
+		       d->prov.jwks_uri);
+		exchange_end(x, ZK_R_PROVIDER, "no_jwks", NULL);
+		return;
+	}
 	if (rc != ZK_JWT_OK) {
 		zk_log(LOG_NOTICE, "identity token rejected: %s", zk_jwt_strerror(rc));
 		exchange_end(x, ZK_R_BAD_TOKEN, zk_jwt_strerror(rc), NULL);

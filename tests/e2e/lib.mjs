@@ -322,7 +322,9 @@ export async function startDaemon(opts = {}) {
       if (child.exitCode !== null || child.signalCode !== null) {
         throw new Error(`zkauth-verifyd exited (${child.exitCode ?? child.signalCode}):\n${out.lines.join('\n')}`);
       }
-      return fs.existsSync(socket);
+      // The socket file appears at bind(), before listen(): wait for the
+      // daemon to say it is ready, not for the file.
+      return fs.existsSync(socket) && out.lines.some((l) => /: ready: socket /.test(l));
     }, { ms: 10000, what: 'the daemon socket' });
   } catch (err) {
     await terminate(child, out);
