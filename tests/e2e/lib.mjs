@@ -401,13 +401,20 @@ export function runPam(opts = {}) {
   let argv = ['-v'];
   for (const [k, v] of Object.entries(opts.items ?? {})) argv.push(`-I${k}=${v}`);
   argv.push(SERVICE, opts.user ?? 'alice', ...(opts.ops ?? ['authenticate']));
+  let spawnEnv = env;
   if (opts.uid !== undefined) {
-    argv = [`--reuid=${opts.uid}`, `--regid=${opts.gid ?? opts.uid}`, '--clear-groups', cmd, ...argv];
+    // The wrappers go in only after the switch: preloaded into setpriv
+    // (still root), pam_wrapper would leave a root-owned copy of its
+    // service directory in /tmp that pamtester cannot remove.
+    argv = [`--reuid=${opts.uid}`, `--regid=${opts.gid ?? opts.uid}`, '--clear-groups',
+      'env', `LD_PRELOAD=${env.LD_PRELOAD}`, cmd, ...argv];
     cmd = 'setpriv';
+    spawnEnv = { ...env };
+    delete spawnEnv.LD_PRELOAD;
   }
 
   const started = Date.now();
-  const child = spawn(cmd, argv, { env, cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(cmd, argv, { env: spawnEnv, cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] });
   child.stdin.on('error', () => {}); // pamtester may be gone before we write
   const out = track(child, { echo: opts.echo });
   let done;
@@ -597,4 +604,96 @@ export function secretFile(name, content) {
   const file = path.join(dir, name);
   fs.writeFileSync(file, content, { mode: 0o600 });
   return { file, remove: () => removeDir(dir) };
+}
+
+// ------------------------------------------- a PAM service of any name
+// (tests/e2e/console.test.mjs: "login", "sudo", a screen locker)
+
+/*
+ * As runPam, but through a PAM service named opts.service (e.g. "login":
+ * the name pamtester gives pam_start, so PAM_SERVICE, the prompt and the
+ * daemon's log show it). Its file in pam_wrapper's service directory:
+ *   auth required <build>/pam_zkauth.so socket=<socket> <args>
+ *   <account>  (default: account required pam_permit.so)
+ *   <session>  (default: session required pam_permit.so)
+ * or opts.stack, the whole file. Other opts (daemon, socket, user, args,
+ * items, ops, uid/gid, echo) and the returned object are runPam's.
+ */
+export function runPamService(opts = {}) {
+  if (!fs.existsSync(MODULE)) throw new Error(`${MODULE} is missing: run make`);
+  const service = opts.service ?? SERVICE;
+  if (!/^[A-Za-z0-9_.-]+$/.test(service) || service === 'other') {
+    throw new Error(`runPamService: unusable service name ${JSON.stringify(service)}`);
+  }
+  const dir = tempDir('zkauth-pam-');
+  const socket = opts.socket ?? opts.daemon?.socket;
+  const args = Array.isArray(opts.args) ? opts.args.join(' ') : (opts.args ?? '');
+  fs.writeFileSync(path.join(dir, service), opts.stack
+    ?? (`auth required ${MODULE} socket=${socket} ${args}\n`
+      + (opts.account ?? 'account required pam_permit.so\n')
+      + (opts.session ?? 'session required pam_permit.so\n')), { mode: 0o644 });
+  fs.writeFileSync(path.join(dir, 'other'), 'auth required pam_deny.so\naccount required pam_deny.so\n'
+    + 'session required pam_deny.so\npassword required pam_deny.so\n', { mode: 0o644 });
+  const accountsDir = opts.daemon?.dir ?? dir;
+
+  const env = {
+    ...process.env,
+    ...writeAccounts(accountsDir),
+    ...sanitizerEnv(),
+    PAM_WRAPPER: '1',
+    PAM_WRAPPER_SERVICE_DIR: dir,
+    LD_PRELOAD: preload('libpam_wrapper.so', 'libnss_wrapper.so'),
+  };
+  if (SAN) env.LD_PRELOAD += `:${MODULE}`;
+  let cmd = 'pamtester';
+  let argv = ['-v'];
+  for (const [k, v] of Object.entries(opts.items ?? {})) argv.push(`-I${k}=${v}`);
+  argv.push(service, opts.user ?? 'alice', ...(opts.ops ?? ['authenticate']));
+  let spawnEnv = env;
+  if (opts.uid !== undefined) {
+    // The wrappers are preloaded only after the switch (env(1)): loaded
+    // into setpriv, pam_wrapper would copy the service directory to a
+    // /tmp/pam.X as root that the process, once it is the other uid,
+    // cannot remove.
+    argv = [`--reuid=${opts.uid}`, `--regid=${opts.gid ?? opts.uid}`, '--clear-groups',
+      'env', `LD_PRELOAD=${env.LD_PRELOAD}`, cmd, ...argv];
+    cmd = 'setpriv';
+    spawnEnv = { ...env };
+    delete spawnEnv.LD_PRELOAD;
+  }
+
+  const started = Date.now();
+  const child = spawn(cmd, argv, { env: spawnEnv, cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin.on('error', () => {});
+  const out = track(child, { echo: opts.echo });
+  let done;
+
+  return {
+    child,
+    lines: () => [...out.lines],
+    output: () => out.lines.join('\n'),
+    waitForUrl: (ms = 10000) => waitForLine(out, URL_LINE, ms, 'a URL from pam_zkauth'),
+    pressEnter() {
+      if (child.stdin.writable) child.stdin.write('\n');
+    },
+    endInput() {
+      if (child.stdin.writable) child.stdin.end();
+    },
+    kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+    result(ms = 60000) {
+      done ??= (async () => {
+        const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+        const { code, signal } = await out.closed;
+        clearTimeout(timer);
+        const elapsed = Date.now() - started;
+        removeDir(dir);
+        const output = out.lines.join('\n');
+        if (SAN) checkSanitizer('pamtester', output);
+        return { code, signal, stdout: out.stdout, stderr: out.stderr, output, ms: elapsed };
+      })();
+      return done;
+    },
+  };
 }
