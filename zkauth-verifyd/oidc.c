@@ -465,6 +465,29 @@ static int client_auth(const struct zkd *d, struct zk_http_req *req, char *form,
 	return bad ? -1 : 0;
 }
 
+/* POSTs a form to url with the client's authentication added, then wipes
+ * the form (it may hold codes and secrets). bad: the form could not be
+ * built. NULL when the request did not start. */
+static struct zk_http_call *post_form(struct zkd *d, const char *url, char *form, size_t cap,
+				      size_t len, int bad, zk_http_cb cb, void *arg)
+{
+	struct zk_http_req req = { 0 };
+	struct zk_http_call *call = NULL;
+
+	req.method = "POST";
+	req.url = url;
+	bad |= client_auth(d, &req, form, cap, &len);
+	req.accept = "application/json";
+	req.content_type = "application/x-www-form-urlencoded";
+	req.body = form;
+	req.body_len = len;
+	req.max_body = TOKEN_RESPONSE_MAX;
+	if (!bad)
+		call = zk_http_start(d->http, &req, cb, arg);
+	zk_wipe(form, cap);
+	return call;
+}
+
 static char *json_body(const struct zkd *d, const char *code, const char *verifier)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -607,35 +630,31 @@ struct exchange *provider_exchange(struct zkd *d, const char *code, const char *
 	req.url = d->prov.token_endpoint;
 	req.accept = "application/json";
 	req.max_body = TOKEN_RESPONSE_MAX;
-	if (d->cfg.profile == ZK_PROFILE_ZEROAUTH) {
+	if (d->cfg.profile != ZK_PROFILE_ZEROAUTH && d->cfg.token_auth_method != ZK_AUTH_JSON) {
+		bad |= form_add(form, sizeof(form), &len, "grant_type", "authorization_code");
+		bad |= form_add(form, sizeof(form), &len, "code", code);
+		bad |= form_add(form, sizeof(form), &len, "redirect_uri", d->cfg.redirect_uri);
+		bad |= form_add(form, sizeof(form), &len, "code_verifier", verifier);
+		x->call = post_form(d, d->prov.token_endpoint, form, sizeof(form), len, bad,
+				    token_response, x);
+	} else if (d->cfg.profile == ZK_PROFILE_ZEROAUTH) {
 		json = broker_body(code, state);
 		bad = json == NULL;
 		req.bearer = d->api_key;
 		req.content_type = "application/json";
 		req.body = json;
 		req.body_len = json ? strlen(json) : 0;
-	} else if (d->cfg.token_auth_method == ZK_AUTH_JSON) {
+	} else {
 		json = json_body(d, code, verifier);
 		bad = json == NULL;
 		req.content_type = "application/json";
 		req.body = json;
 		req.body_len = json ? strlen(json) : 0;
-	} else {
-		bad |= form_add(form, sizeof(form), &len, "grant_type", "authorization_code");
-		bad |= form_add(form, sizeof(form), &len, "code", code);
-		bad |= form_add(form, sizeof(form), &len, "redirect_uri", d->cfg.redirect_uri);
-		bad |= form_add(form, sizeof(form), &len, "code_verifier", verifier);
-		req.url = d->prov.token_endpoint;
-		bad |= client_auth(d, &req, form, sizeof(form), &len);
-		req.content_type = "application/x-www-form-urlencoded";
-		req.body = form;
-		req.body_len = len;
 	}
-	if (!bad)
+	if (json && !bad)
 		x->call = zk_http_start(d->http, &req, token_response, x);
-	zk_wipe(form, sizeof(form));
 	zk_freezero_str(json);
-	if (bad || x->call == NULL) {
+	if (x->call == NULL) {
 		zk_log(LOG_ERR, "cannot start the token request");
 		exchange_end(x, ZK_R_INTERNAL, "token_request_failed", NULL);
 		return NULL;
@@ -726,25 +745,14 @@ static void device_poll(evutil_socket_t fd, short what, void *arg)
 {
 	struct exchange *x = arg;
 	struct zkd *d = x->d;
-	struct zk_http_req req = { 0 };
 	char form[FORM_MAX];
 	size_t len = 0;
 	int bad = 0;
 
 	bad |= form_add(form, sizeof(form), &len, "grant_type", DEVICE_GRANT);
 	bad |= form_add(form, sizeof(form), &len, "device_code", x->device_code);
-	req.method = "POST";
-	req.url = d->prov.token_endpoint;
-	bad |= client_auth(d, &req, form, sizeof(form), &len);
-	req.accept = "application/json";
-	req.content_type = "application/x-www-form-urlencoded";
-	req.body = form;
-	req.body_len = len;
-	req.max_body = TOKEN_RESPONSE_MAX;
-	if (!bad)
-		x->call = zk_http_start(d->http, &req, device_token, x);
-	zk_wipe(form, sizeof(form));
-	if (bad || x->call == NULL)
+	x->call = post_form(d, d->prov.token_endpoint, form, sizeof(form), len, bad, device_token, x);
+	if (x->call == NULL)
 		exchange_end(x, ZK_R_INTERNAL, "token_request_failed", NULL);
 }
 
@@ -809,7 +817,6 @@ struct exchange *provider_device(struct zkd *d, int64_t max_age, device_cb start
 				 void *arg)
 {
 	struct exchange *x = calloc(1, sizeof(*x));
-	struct zk_http_req req = { 0 };
 	char form[FORM_MAX];
 	size_t len = 0;
 	int bad = 0;
@@ -829,18 +836,9 @@ struct exchange *provider_device(struct zkd *d, int64_t max_age, device_cb start
 	x->max_age = max_age;
 	x->check_nonce = false; /* a device authorization request carries no nonce */
 	bad |= form_add(form, sizeof(form), &len, "scope", d->cfg.scopes);
-	req.method = "POST";
-	req.url = d->prov.device_endpoint;
-	bad |= client_auth(d, &req, form, sizeof(form), &len);
-	req.accept = "application/json";
-	req.content_type = "application/x-www-form-urlencoded";
-	req.body = form;
-	req.body_len = len;
-	req.max_body = TOKEN_RESPONSE_MAX;
-	if (!bad)
-		x->call = zk_http_start(d->http, &req, device_authorized, x);
-	zk_wipe(form, sizeof(form));
-	if (bad || x->call == NULL) {
+	x->call = post_form(d, d->prov.device_endpoint, form, sizeof(form), len, bad,
+			    device_authorized, x);
+	if (x->call == NULL) {
 		zk_log(LOG_ERR, "cannot start the device authorization request");
 		exchange_end(x, ZK_R_INTERNAL, "device_request_failed", NULL);
 		return NULL;
