@@ -190,3 +190,6 @@ rpm: dist
 
 clean:
 	rm -rf build build-san zkauth-*.tar.gz
+
+# libFuzzer targets for every parser of untrusted bytes: make fuzz, make fuzz-run.
+include tests/fuzz/fuzz.mk
