@@ -7,9 +7,13 @@
  *
  * Cost per call: keys come parsed from the JWKS (EVP_PKEY built once per
  * fetch), digests are fetched from the provider once per process, the
- * ECDSA range check is a memcmp against constant group orders, and the
- * only allocations are the three decoded segments, two cJSON trees and one
- * EVP_MD_CTX. What is left is the public key operation itself.
+ * ECDSA range check is a memcmp against constant group orders and its DER
+ * form is written here, and PKCS#1 v1.5, an RSA key's default padding, is
+ * not set again. Header and payload go through a quick reader that builds
+ * no tree (plain flat objects, what providers send) and only otherwise
+ * through the strict reader and cJSON. The only allocations are the three
+ * decoded segments and one EVP_MD_CTX. What is left is the public key
+ * operation itself.
  */
 #include "jwt.h"
 
@@ -19,10 +23,10 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/core_names.h>
 #include <openssl/params.h>
 #include <openssl/rsa.h>
 
@@ -129,7 +133,8 @@ static size_t der_integer(unsigned char *p, const unsigned char *v, size_t size)
 	pad = v[skip] >> 7;
 	p[0] = 0x02;
 	p[1] = (unsigned char)(n + pad);
-	p[2] = 0x00;
+	if (pad)
+		p[2] = 0x00;
 	memcpy(p + 2 + pad, v + skip, n);
 	return 2 + pad + n;
 }
@@ -293,19 +298,19 @@ static void vals_clear(struct jval *vals, size_t count)
 }
 
 /*
- * The quick reader. It takes a flat object whose values are strings of
- * printable ASCII without escapes, integers of up to QUICK_DIGITS digits,
- * true, false, null, or arrays of such strings, with no member name twice:
- * documents in which every string's bytes as sent are its value and every
- * number converts exactly, so what it reads is what the strict reader and
- * cJSON would read. It refuses nothing: anything else (escapes, UTF-8,
- * fractions, nesting, duplicates, errors, too many members) sends the
- * document to the strict reader, which decides. It builds no tree and
- * copies no string.
+ * The quick reader. It takes a flat object whose values are strings
+ * without escapes (printable ASCII and well-formed UTF-8), integers of up
+ * to QUICK_DIGITS digits, true, false, null, or arrays of such strings,
+ * with no member name twice: documents in which every string's bytes as
+ * sent are its value and every number converts exactly, so that what it
+ * reads is what the strict reader and cJSON would read. It refuses
+ * nothing: anything else (escapes, control characters, fractions,
+ * nesting, duplicates, errors, too many members) goes to the strict
+ * reader, which decides. It builds no tree and copies no string.
  */
 #define QUICK_MEMBERS 64u  /* members of the object */
 #define QUICK_ELEMS   32u  /* strings in the arrays of the members read */
-#define QUICK_HASH    128u /* slots of the duplicate check: a power of two, > 2 * QUICK_MEMBERS */
+#define QUICK_HASH    128u /* slots of the duplicate check: a power of two, >= 2 * QUICK_MEMBERS */
 #define QUICK_DIGITS  15   /* below 10^15 < 2^53: exact as a double, as strtod gives it */
 
 struct quick {
@@ -314,7 +319,8 @@ struct quick {
 	struct span elems[QUICK_ELEMS];
 };
 
-/* Bytes a quick string may hold: printable ASCII but '"' and '\\'. */
+/* Bytes a quick string holds as they are: printable ASCII but '"' and
+ * '\\'. Well-formed UTF-8 is taken too (q_utf8). */
 static const unsigned char q_plain[256] = {
 	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 	1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
@@ -335,14 +341,54 @@ static void q_ws(struct quick *q)
 	q->p = p;
 }
 
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), 0 if there is none: the
+ * rule of the strict reader. The bytes after a lead are looked at one by
+ * one, so the terminator stops a sequence cut short. */
+static size_t q_utf8(const unsigned char *p)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n, i;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		n = 2;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		n = 3;
+		if (p[0] == 0xe0)
+			lo = 0xa0;
+		else if (p[0] == 0xed)
+			hi = 0x9f;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		n = 4;
+		if (p[0] == 0xf0)
+			lo = 0x90;
+		else if (p[0] == 0xf4)
+			hi = 0x8f;
+	} else {
+		return 0;
+	}
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (i = 2; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
 static bool q_string(struct quick *q, struct span *out)
 {
 	const unsigned char *s = q->p + 1, *p = s;
+	size_t n;
 
 	if (q->p[0] != '"')
 		return false;
-	while (q_plain[*p])
-		p++;
+	for (;;) {
+		while (q_plain[*p])
+			p++;
+		if (*p < 0x80 || (n = q_utf8(p)) == 0)
+			break;
+		p += n;
+	}
 	if (*p != '"')
 		return false;
 	out->p = (const char *)s;

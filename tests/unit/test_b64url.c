@@ -179,6 +179,95 @@ static void test_decode_counted_not_terminated(void **state)
 	free(out);
 }
 
+/* The decoder as the RFC states it, one character at a time: what the
+ * table-driven one must agree with. -1 or the length written to out. */
+static long ref_decode(const unsigned char *in, size_t n, unsigned char *out)
+{
+	static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	unsigned long v = 0;
+	size_t i, bits = 0, o = 0;
+
+	if (n % 4 == 1)
+		return -1;
+	for (i = 0; i < n; i++) {
+		const char *p = in[i] != 0 ? strchr(alpha, in[i]) : NULL;
+
+		if (p == NULL)
+			return -1;
+		v = (v << 6 | (unsigned long)(p - alpha)) & 0xffff;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (unsigned char)(v >> bits);
+		}
+	}
+	/* what is left over must be zero bits */
+	if ((v & ((1ul << bits) - 1)) != 0)
+		return -1;
+	return (long)o;
+}
+
+static void check_against_ref(const unsigned char *in, size_t n)
+{
+	unsigned char want[64], *out = NULL;
+	size_t len = 0;
+	long r = ref_decode(in, n, want);
+	int rc = zk_b64url_decode((const char *)in, n, &out, &len);
+
+	if (r < 0) {
+		assert_int_equal(rc, -1);
+		return;
+	}
+	assert_int_equal(rc, 0);
+	assert_int_equal(len, (size_t)r);
+	assert_memory_equal(out, want, len);
+	assert_int_equal(out[len], '\0');
+	free(out);
+}
+
+/* Every byte value in every position of a group, of a two-character and
+ * of a three-character tail. */
+static void test_every_byte_every_position(void **state)
+{
+	unsigned char in[8];
+	size_t n, pos;
+	unsigned c;
+
+	(void)state;
+	for (n = 4; n <= 7; n++) {
+		if (n == 5)
+			continue;
+		for (pos = 0; pos < n; pos++) {
+			for (c = 0; c < 256; c++) {
+				memcpy(in, "QUJDRA==", sizeof(in));
+				in[pos] = (unsigned char)c;
+				check_against_ref(in, n);
+			}
+		}
+	}
+}
+
+/* Random strings over the alphabet and its near misses, of every length
+ * up to 40, against the reference. */
+static void test_random_against_ref(void **state)
+{
+	static const char pool[] = "AZaz09-_Qgw+/= \n\x00\x80\xff.";
+	unsigned char in[40], r[40];
+	size_t n, i;
+	int round;
+
+	(void)state;
+	for (round = 0; round < 3000; round++) {
+		assert_int_equal(RAND_bytes(r, (int)sizeof(r)), 1);
+		n = r[0] % (sizeof(in) + 1);
+		for (i = 0; i < n; i++)
+			/* mostly valid characters, so that many strings decode */
+			in[i] = r[i] < 16 ? (unsigned char)pool[r[i] % (sizeof(pool) - 1)] :
+				(unsigned char)"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[r[i] % 64];
+		check_against_ref(in, n);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -191,6 +280,8 @@ int main(void)
 		cmocka_unit_test(test_rejects_noncanonical),
 		cmocka_unit_test(test_rejects_other_bytes),
 		cmocka_unit_test(test_decode_counted_not_terminated),
+		cmocka_unit_test(test_every_byte_every_position),
+		cmocka_unit_test(test_random_against_ref),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

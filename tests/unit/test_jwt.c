@@ -1,5 +1,6 @@
 /* Unit tests: compact JWS verification and claims (jwt.c), algorithm names (alg.c). */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -509,6 +510,79 @@ static void test_ecdsa_der_refused(void **state)
 	free(pb);
 }
 
+/*
+ * jwt.c writes the DER form of r || s itself, and OpenSSL takes only the
+ * canonical one: signatures whose r or s has a leading zero byte, or the
+ * high bit set (a 0x00 in front then), must verify like any other.
+ */
+static void test_ecdsa_der_forms(void **state)
+{
+	char *h = tk_b64_str("{\"alg\":\"ES256\",\"kid\":\"ec256\"}");
+	char *p = claims(NULL, NULL), *pb = tk_b64_str(p), input[4096], *t;
+	unsigned seen = 0;
+	int i;
+
+	(void)state;
+	snprintf(input, sizeof(input), "%s.%s", h, pb);
+	/* bits: r[0] == 0, s[0] == 0, r high bit, s high bit, both clear */
+	for (i = 0; i < 20000 && seen != 0x1f; i++) {
+		size_t slen;
+		unsigned char *sig = tk_sign(F->ec256, "ES256", input, strlen(input), &slen);
+		unsigned bits = (sig[0] == 0) | (sig[32] == 0) << 1 | (sig[0] >> 7) << 2 |
+				(sig[32] >> 7) << 3 | ((sig[0] | sig[32]) < 0x80) << 4;
+
+		if ((bits & ~seen) != 0) {
+			t = tk_join(h, pb, sig, slen);
+			assert_rc(verify(t, NULL), ZK_JWT_OK);
+			free(t);
+			seen |= bits;
+		}
+		free(sig);
+	}
+	assert_int_equal(seen, 0x1f);
+	free(h);
+	free(p);
+	free(pb);
+	/* P-521: r and s are 66 bytes, and the DER form needs a long length. */
+	for (i = 0; i < 16; i++)
+		check_good(F->ec521, "ES512", "ec521");
+}
+
+/* An RSA-PSS key (not one zk_jwks_parse makes) does not default to
+ * PKCS#1 v1.5: an RS256 token must not pass with a PSS signature. */
+static void test_rsa_pss_key(void **state)
+{
+	EVP_PKEY_CTX *kc = EVP_PKEY_CTX_new_from_name(NULL, "RSA-PSS", NULL);
+	EVP_PKEY *k = NULL;
+	struct zk_jwk jwk;
+	struct zk_jwks set = { &jwk, 1 };
+	struct zk_jwt_claims c;
+	char *h = tk_b64_str("{\"alg\":\"RS256\"}"), *p = claims(NULL, NULL), *pb = tk_b64_str(p);
+	char input[4096], *t;
+	unsigned char *sig;
+	size_t slen;
+
+	(void)state;
+	assert_non_null(kc);
+	assert_int_equal(EVP_PKEY_keygen_init(kc), 1);
+	assert_int_equal(EVP_PKEY_CTX_set_rsa_keygen_bits(kc, 2048), 1);
+	assert_int_equal(EVP_PKEY_generate(kc, &k), 1);
+	memset(&jwk, 0, sizeof(jwk));
+	jwk.fits = ZK_ALG_RS256 | ZK_ALG_PS256;
+	jwk.pkey = k;
+	snprintf(input, sizeof(input), "%s.%s", h, pb);
+	sig = tk_sign(k, "PS256", input, strlen(input), &slen);
+	t = tk_join(h, pb, sig, slen);
+	assert_int_not_equal(zk_jwt_verify(t, strlen(t), &set, &F->x, &c), ZK_JWT_OK);
+	free(t);
+	free(sig);
+	free(h);
+	free(p);
+	free(pb);
+	EVP_PKEY_free(k);
+	EVP_PKEY_CTX_free(kc);
+}
+
 /* ---- algorithms and keys ----------------------------------------------- */
 
 static void test_alg_none_and_hmac(void **state)
@@ -949,6 +1023,202 @@ static void test_payload_json(void **state)
 	free(h);
 }
 
+/* ---- the two JSON readers ------------------------------------------------ */
+
+/*
+ * Two payloads meaning the same claims, the first in the plain form the
+ * quick reader takes, the second with something only the strict reader
+ * takes (escapes, UTF-8, nesting, other number spellings, more members or
+ * array elements than the quick reader holds): the same verdict and, on
+ * success, the same claims.
+ */
+static void check_same(const char *plain, const char *other, int want)
+{
+	struct zk_jwt_claims a, b;
+	char *h = header("EdDSA", "ed1");
+	char *t1 = tk_jws(F->ed, "EdDSA", h, plain), *t2 = tk_jws(F->ed, "EdDSA", h, other);
+
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	assert_rc(verify(t1, &a), want);
+	assert_rc(verify(t2, &b), want);
+	assert_memory_equal(&a, &b, sizeof(a));
+	free(h);
+	free(t1);
+	free(t2);
+}
+
+/* check_same on claims(omit, extra1) and claims(omit, extra2). */
+static void check_same_claims(const char *omit, const char *extra1, const char *extra2, int want)
+{
+	char *p1 = claims(omit, extra1), *p2 = claims(omit, extra2);
+
+	check_same(p1, p2, want);
+	free(p1);
+	free(p2);
+}
+
+/* The standard claims and n members "mI":I in front of extra. */
+static char *claims_many(size_t n, const char *extra)
+{
+	size_t cap = n * 16 + 64 + (extra != NULL ? strlen(extra) : 0), i;
+	char *x = malloc(cap), *p;
+
+	assert_non_null(x);
+	x[0] = '\0';
+	for (i = 0; i < n; i++)
+		snprintf(x + strlen(x), cap - strlen(x), "%s\"m%zu\":%zu", i ? "," : "", i, i);
+	if (extra != NULL)
+		snprintf(x + strlen(x), cap - strlen(x), "%s%s", n ? "," : "", extra);
+	p = claims(NULL, x);
+	free(x);
+	return p;
+}
+
+static void test_readers_agree(void **state)
+{
+	char *p1, *p2, aud[2048];
+	bool in_string = false;
+	size_t i;
+
+	(void)state;
+	/* Escapes */
+	check_same_claims("iss", "\"iss\":\"" ISSUER "\"", "\"iss\":\"https:\\/\\/idp.example.com\"", ZK_JWT_OK);
+	check_same_claims("sub", "\"sub\":\"" SUB "\"", "\"sub\":\"24828976100\\u0031\"", ZK_JWT_OK);
+	check_same_claims("nonce", "\"nonce\":\"" NONCE "\"", "\"nonce\":\"\\u006e-0S6_WzA2Mj\"", ZK_JWT_OK);
+	check_same_claims("aud", "\"aud\":[\"x\",\"ssh-hosts\"],\"azp\":\"ssh-hosts\"",
+			  "\"aud\":[\"x\",\"ssh-host\\u0073\"],\"azp\":\"ssh-hosts\"", ZK_JWT_OK);
+	check_same_claims("iss", "\"iss\":\"" ISSUER "x\"", "\"iss\":\"https:\\/\\/idp.example.comx\"", ZK_E_ISS);
+	/* UTF-8, nesting and fractions in claims nobody reads */
+	check_same_claims(NULL, "\"name\":\"Jose\"", "\"name\":\"Jos\\u00e9\"", ZK_JWT_OK);
+	/* UTF-8 as sent and as escapes */
+	check_same_claims("sub", "\"sub\":\"Jos\xc3\xa9 \xe2\x82\xac\xf0\x9f\x98\x80\"",
+			  "\"sub\":\"Jos\\u00e9 \\u20ac\\ud83d\\ude00\"", ZK_JWT_OK);
+	check_same_claims("sub", "\"sub\":\"\xed\x9f\xbf\xee\x80\x80\xf4\x8f\xbf\xbf\"",
+			  "\"sub\":\"\\ud7ff\\ue000\\udbff\\udfff\"", ZK_JWT_OK);
+	/* and what is not UTF-8: overlong, surrogate, above U+10FFFF, cut short */
+	check_same_claims(NULL, "\"name\":\"\xc0\xaf\"", "\"name\":\"\xe0\x80\xaf\"", ZK_E_FORMAT);
+	check_same_claims(NULL, "\"name\":\"\xed\xa0\x80\"", "\"name\":\"\xf4\x90\x80\x80\"", ZK_E_FORMAT);
+	check_same_claims(NULL, "\"name\":\"\xc3\"", "\"name\":\"\xe2\x82\"", ZK_E_FORMAT);
+	check_same_claims(NULL, "\"name\":\"\xf0\x9f\x98\"", "\"name\":\"\xa9\"", ZK_E_FORMAT);
+	check_same_claims(NULL, "\"x\":null", "\"x\":{\"y\":[1,2.5,{\"z\":null}],\"w\":-1}", ZK_JWT_OK);
+	check_same_claims(NULL, "\"x\":[\"a\",\"b\"]", "\"x\":[\"a\",1]", ZK_JWT_OK);
+	check_same_claims(NULL, "\"email_verified\":true,\"x\":false,\"y\":null",
+			  "\"email_verified\":true,\"x\":false,\"y\":null,\"z\":1e2", ZK_JWT_OK);
+	/* Numbers: 15 digits are read quickly, 16 and other spellings are not */
+	check_same_claims(NULL, "\"nbf\":100000000000000", "\"nbf\":1000000000000000", ZK_E_NBF);
+	check_same_claims(NULL, "\"nbf\":999999999999999", "\"nbf\":9.99999999999999e14", ZK_E_NBF);
+	check_same_claims(NULL, "\"nbf\":0", "\"nbf\":0.0", ZK_JWT_OK);
+	check_same_claims("exp", "\"exp\":0", "\"exp\":-0", ZK_E_EXP);
+	check_same_claims("iat", "\"iat\":0", "\"iat\":0e0", ZK_JWT_OK);
+	check_same_claims("exp", "\"exp\":1700000300", "\"exp\":17000003e2", ZK_JWT_OK);
+	/* Types */
+	check_same_claims("aud", "\"aud\":true", "\"aud\":{\"a\":1}", ZK_E_AUD);
+	check_same_claims("aud", "\"aud\":[]", "\"aud\":[[]]", ZK_E_AUD);
+	check_same_claims("sub", "\"sub\":1", "\"sub\":1.5", ZK_E_SUB);
+	/* Whitespace wherever JSON allows it */
+	p1 = claims(NULL, NULL);
+	p2 = malloc(strlen(p1) * 4 + 8);
+	assert_non_null(p2);
+	for (i = 0, p2[0] = '\0'; p1[i] != '\0'; i++) {
+		char c[2] = { p1[i], '\0' };
+		bool sep = !in_string && strchr("{}[],:", p1[i]) != NULL;
+
+		if (p1[i] == '"')
+			in_string = !in_string;
+
+		strcat(p2, sep ? " \t" : "");
+		strcat(p2, c);
+		strcat(p2, sep ? "\r\n" : "");
+	}
+	check_same(p1, p2, ZK_JWT_OK);
+	free(p1);
+	free(p2);
+	/* More members than the quick reader holds (64) */
+	for (i = 50; i <= 60; i++) {
+		p1 = claims_many(i, NULL);
+		p2 = claims_many(i + 1, NULL);
+		check_same(p1, p2, ZK_JWT_OK);
+		free(p1);
+		free(p2);
+	}
+	/* A duplicate is refused by either, wherever it is */
+	for (i = 1; i <= 70; i += 23) {
+		char dup[32];
+
+		snprintf(dup, sizeof(dup), "\"m%zu\":1", i - 1);
+		p1 = claims_many(i, dup);
+		p2 = claims_many(i, "\"sub\":\"root\"");
+		check_same(p1, p2, ZK_E_FORMAT);
+		free(p1);
+		free(p2);
+	}
+	/* More audiences than the quick reader keeps (32) */
+	for (i = 30; i <= 34; i++) {
+		size_t k;
+
+		strcpy(aud, "\"aud\":[");
+		for (k = 0; k + 1 < i; k++)
+			snprintf(aud + strlen(aud), sizeof(aud) - strlen(aud), "\"api%zu\",", k);
+		strcat(aud, "\"" CLIENT "\"]");
+		p1 = claims("aud", aud);
+		strcat(aud, ",\"azp\":\"" CLIENT "\"");
+		p2 = claims("aud", aud);
+		check_same(p2, p2, ZK_JWT_OK);
+		check_same(p1, p1, ZK_E_AUD);
+		free(p1);
+		free(p2);
+	}
+	/* After the object: whitespace only */
+	p1 = claims(NULL, NULL);
+	p2 = malloc(strlen(p1) + 8);
+	assert_non_null(p2);
+	sprintf(p2, "%s \n", p1);
+	check_same(p1, p2, ZK_JWT_OK);
+	sprintf(p2, "%s x", p1);
+	check_same(p2, p2, ZK_E_FORMAT);
+	sprintf(p2, "%s,", p1);
+	check_same(p2, p2, ZK_E_FORMAT);
+	sprintf(p2, "%s}", p1);
+	check_same(p2, p2, ZK_E_FORMAT);
+	free(p1);
+	free(p2);
+	/* Broken in the middle of what the quick reader would take */
+	check_same("{\"iss\":\"" ISSUER "\",}", "{\"iss\":\"" ISSUER "\" \"aud\":1}", ZK_E_FORMAT);
+	check_same("{\"iss\":01}", "{\"iss\":\"a\" :1}", ZK_E_FORMAT);
+	check_same("{\"iss\":tru}", "{\"iss\":nulll}", ZK_E_FORMAT);
+	check_same("{\"iss\":[\"a\",]}", "{\"iss\":[\"a\"}", ZK_E_FORMAT);
+	check_same("{\"iss\":\"a}", "{\"iss\":\"a\"", ZK_E_FORMAT);
+	check_same("{\"iss\" \"a\"}", "{\"iss\"}", ZK_E_FORMAT);
+}
+
+static void test_header_readers_agree(void **state)
+{
+	char *p = claims(NULL, NULL);
+
+	(void)state;
+	assert_rc(sv_hdr(F->rsa, "RS256", "{\"alg\":\"RS256\",\"kid\":\"rsa\\u0031\"}", p), ZK_JWT_OK);
+	assert_rc(sv_hdr(F->rsa, "RS256", "{\"alg\":\"RS25\\u0036\",\"kid\":\"rsa1\"}", p), ZK_JWT_OK);
+	assert_rc(sv_hdr(F->rsa, "RS256", "{\"alg\":\"RS256\",\"kid\":\"rsa1\",\"typ\":\"\\u004aWT\"}", p),
+		  ZK_JWT_OK);
+	assert_rc(sv_hdr(F->rsa, "RS256", "{\"alg\":\"RS256\",\"kid\":\"rsa1\",\"x\":1.5}", p), ZK_JWT_OK);
+	assert_rc(sv_hdr(F->rsa, "RS256", "{\"alg\":\"RS256\",\"kid\":\"rsa1\",\"x\":\"\xc3\xa9\"}", p),
+		  ZK_JWT_OK);
+	/* alg longer than any name we know, and a prefix of one */
+	assert_rc(sv_hdr(F->rsa, "RS256", "{\"alg\":\"RS256RS256\",\"kid\":\"rsa1\"}", p), ZK_E_ALG);
+	assert_rc(sv_hdr(F->rsa, "RS256", "{\"alg\":\"RS256\\u0000\",\"kid\":\"rsa1\"}", p), ZK_E_FORMAT);
+	assert_rc(sv_hdr(F->rsa, "RS256", "{\"alg\":\"RS25\",\"kid\":\"rsa1\"}", p), ZK_E_ALG);
+	assert_rc(sv_hdr(F->rsa, "RS256", "{\"alg\":\"RS256\",\"kid\":\"rsa1\",\"crit\":[\"x\",\"y\"]}", p),
+		  ZK_E_CRIT);
+	assert_rc(sv_hdr(F->rsa, "RS256", "{\"alg\":\"RS256\",\"kid\":\"rsa1\",\"enc\":null}", p), ZK_E_CRIT);
+	assert_rc(sv_hdr(F->rsa, "RS256", "{\"alg\":\"RS256\",\"kid\":\"rsa1\",\"typ\":[\"JWT\"]}", p),
+		  ZK_E_FORMAT);
+	assert_rc(sv_hdr(F->rsa, "RS256", "{\"alg\":\"RS256\",\"kid\":[\"rsa1\"]}", p), ZK_E_FORMAT);
+	assert_rc(sv_hdr(F->rsa, "RS256", "{\"alg\":\"RS256\",\"kid\":\"rsa1\",\"alg\":\"RS256\"}", p),
+		  ZK_E_FORMAT);
+	free(p);
+}
+
 /* ---- claims ------------------------------------------------------------ */
 
 static void test_iss(void **state)
@@ -1298,6 +1568,8 @@ int main(void)
 		T(test_rsa_padding_modes),
 		T(test_ecdsa_signature_form),
 		T(test_ecdsa_der_refused),
+		T(test_ecdsa_der_forms),
+		T(test_rsa_pss_key),
 		T(test_alg_none_and_hmac),
 		T(test_hmac_key_confusion),
 		T(test_alg_not_allowed),
@@ -1312,6 +1584,8 @@ int main(void)
 		T(test_signature_segment_strict),
 		T(test_header_json),
 		T(test_payload_json),
+		T(test_readers_agree),
+		T(test_header_readers_agree),
 		T(test_iss),
 		T(test_aud),
 		T(test_exp),
