@@ -273,10 +273,10 @@ static const struct name header_names[H_COUNT] = {
 	NAME("alg"), NAME("kid"), NAME("typ"), NAME("crit"), NAME("enc"), NAME("cty"),
 };
 
-enum { C_ISS, C_AUD, C_EXP, C_NBF, C_IAT, C_SUB, C_NONCE, C_AZP, C_AUTH_TIME, C_COUNT };
+enum { C_ISS, C_AUD, C_EXP, C_NBF, C_IAT, C_SUB, C_NONCE, C_AZP, C_AUTH_TIME, C_GROUPS, C_COUNT };
 static const struct name claim_names[C_COUNT] = {
 	NAME("iss"), NAME("aud"), NAME("exp"), NAME("nbf"), NAME("iat"), NAME("sub"),
-	NAME("nonce"), NAME("azp"), NAME("auth_time"),
+	NAME("nonce"), NAME("azp"), NAME("auth_time"), NAME("groups"),
 };
 
 static int slot_of(const char *s, size_t n, const struct name *names, size_t count)
@@ -795,6 +795,46 @@ static int check_aud(const struct jval *v, const char *client_id)
 	return ZK_JWT_OK;
 }
 
+/* Is the group name p[0..n) one of the space-separated names of want? */
+static bool wanted(const char *want, const char *p, size_t n)
+{
+	while (*want) {
+		size_t w;
+
+		while (*want == ' ')
+			want++;
+		w = strcspn(want, " ");
+		if (w > 0 && w == n && memcmp(want, p, n) == 0)
+			return true;
+		want += w;
+	}
+	return false;
+}
+
+static int check_groups(const struct jval *v, const char *want)
+{
+	const struct jval *g = &v[C_GROUPS];
+	const cJSON *e;
+	size_t i;
+
+	if (want == NULL)
+		return ZK_JWT_OK;
+	if (g->has_nul)
+		return ZK_E_GROUPS;
+	if (g->kind == JK_STRING)
+		return wanted(want, g->str.p, g->str.n) ? ZK_JWT_OK : ZK_E_GROUPS;
+	if (g->kind == JK_ARRAY && g->arr != NULL) {
+		cJSON_ArrayForEach(e, g->arr)
+			if (cJSON_IsString(e) && wanted(want, e->valuestring, strlen(e->valuestring)))
+				return ZK_JWT_OK;
+	} else if (g->kind == JK_ARRAY) {
+		for (i = 0; i < g->nelems; i++)
+			if (wanted(want, g->elems[i].p, g->elems[i].n))
+				return ZK_JWT_OK;
+	}
+	return ZK_E_GROUPS;
+}
+
 static int check_claims(const struct jval *v, const struct zk_jwt_expect *x,
 			struct zk_jwt_claims *c)
 {
@@ -854,7 +894,7 @@ static int check_claims(const struct jval *v, const struct zk_jwt_expect *x,
 		if (r < 0 || x->now > c->auth_time + max_age + skew)
 			return ZK_E_AUTH_TIME;
 	}
-	return ZK_JWT_OK;
+	return check_groups(v, x->require_groups);
 }
 
 /* ---- the whole ----------------------------------------------------------- */
@@ -965,6 +1005,7 @@ const char *zk_jwt_strerror(int err)
 		[ZK_E_SUB] = "E_SUB",
 		[ZK_E_AUTH_TIME] = "E_AUTH_TIME",
 		[ZK_E_INTERNAL] = "E_INTERNAL",
+		[ZK_E_GROUPS] = "E_GROUPS",
 	};
 
 	if (err < 0 || (size_t)err >= sizeof(names) / sizeof(names[0]) || names[err] == NULL)

@@ -28,6 +28,7 @@ enum zk_jwt_err {
 	ZK_E_SUB,
 	ZK_E_AUTH_TIME, /* missing or older than max_age */
 	ZK_E_INTERNAL,  /* allocation or library failure */
+	ZK_E_GROUPS,    /* require_groups: no listed group in the groups claim */
 };
 
 struct zk_jwt_expect {
@@ -38,6 +39,9 @@ struct zk_jwt_expect {
 	int64_t now;            /* seconds since the epoch: injectable clock */
 	int64_t clock_skew;     /* seconds */
 	int64_t max_age;        /* seconds; < 0: no auth_time requirement */
+	const char *require_groups; /* space-separated names, one of which the
+				     * groups claim (string or array) must hold;
+				     * NULL: no requirement */
 };
 
 struct zk_jwt_claims {

@@ -142,21 +142,6 @@ static bool same(const char *a, const char *b)
 	return a == b || (a && b && strcmp(a, b) == 0);
 }
 
-static int check_supported(const struct zk_config *c)
-{
-	const char *what = NULL;
-
-	if (c->require_groups)
-		what = "require_groups";
-	if (what) {
-		zk_log(LOG_ERR, "%s is not supported by this version", what);
-		return -1;
-	}
-	return 0;
-}
-
-static int check_supported(const struct zk_config *c);
-
 /* SIGHUP: read the config and the secret again and apply them to new
  * logins. A bad file changes nothing; what is bound at start (sockets,
  * callback URL, trust anchors) needs a restart. */
@@ -174,7 +159,7 @@ static void reload(struct zkd *d)
 		zk_log(LOG_ERR, "reload: %s; keeping the running configuration", err);
 		goto done;
 	}
-	if (check_supported(&nc) < 0 || load_secret(&nc, &secret, &slen) < 0) {
+	if (load_secret(&nc, &secret, &slen) < 0) {
 		zk_log(LOG_ERR, "reload: keeping the running configuration");
 		goto keep;
 	}
@@ -270,7 +255,7 @@ int main(int argc, char **argv)
 		zk_log(LOG_ERR, "%s", err);
 		return 1;
 	}
-	if (check_supported(&d.cfg) < 0 || load_secret(&d.cfg, &d.client_secret, &d.client_secret_len) < 0)
+	if (load_secret(&d.cfg, &d.client_secret, &d.client_secret_len) < 0)
 		goto out;
 	if (d.cfg.token_auth_method == ZK_AUTH_PRIVATE_KEY_JWT) {
 		d.client_key = zk_client_key_load(d.cfg.client_key_file, err, sizeof(err));

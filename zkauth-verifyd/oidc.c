@@ -339,6 +339,7 @@ static void verify_now(struct exchange *x, const char *token, size_t len, bool m
 	ex.now = zkd_now_wall();
 	ex.clock_skew = d->cfg.clock_skew;
 	ex.max_age = x->max_age;
+	ex.require_groups = d->cfg.require_groups;
 	if (d->prov.jwks)
 		rc = zk_jwt_verify(token, len, d->prov.jwks, &ex, &claims);
 	if (rc == ZK_E_KID && may_refetch && wait_for_jwks(x, token, len))
@@ -348,6 +349,13 @@ static void verify_now(struct exchange *x, const char *token, size_t len, bool m
 		zk_log(LOG_ERR, "no usable JWKS from %s: cannot verify the identity token",
 		       d->prov.jwks_uri);
 		exchange_end(x, ZK_R_PROVIDER, "no_jwks", NULL);
+		return;
+	}
+	if (rc == ZK_E_GROUPS) {
+		/* A valid token for someone outside the groups allowed here. */
+		zk_log(LOG_NOTICE, "identity token valid, but its groups claim has none of "
+		       "require_groups");
+		exchange_end(x, ZK_R_DENIED, "E_GROUPS", NULL);
 		return;
 	}
 	if (rc != ZK_JWT_OK) {

@@ -389,3 +389,36 @@ describe('a hostile provider', { concurrency: true }, () => {
     }
   });
 });
+
+// [accounts] require_groups: a valid token whose groups claim holds none of
+// the listed groups is denied; one that holds any of them goes through.
+describe('require_groups', { concurrency: 1 }, () => {
+  const withGroups = (groups) => claims((c) => {
+    if (groups === undefined) delete c.groups;
+    else c.groups = groups;
+  });
+  const daemonOpts = { config: { accounts: { require_groups: 'ssh-users admins' } } };
+
+  test('a listed group in the token -> granted', async (t) => {
+    const { proxy, daemon } = await setup(t, daemonOpts);
+    proxy.set({ token: withGroups(['staff', 'ssh-users']) });
+    const { result } = await loginOnce(daemon);
+    assert.equal(result.code, 0, `${result.output}\n--- daemon:\n${daemon.logs()}`);
+    await daemon.waitForLog(GRANTED);
+    await daemon.stop();
+  });
+
+  for (const [name, groups] of [['no listed group', ['staff', 'ssh-user']], ['no groups claim', undefined],
+    ['groups not strings', [1, true]]]) {
+    test(`${name} -> denied (E_GROUPS)`, async (t) => {
+      const { proxy, daemon } = await setup(t, daemonOpts);
+      proxy.set({ token: withGroups(groups) });
+      const { result } = await loginOnce(daemon);
+      assert.notEqual(result.code, 0, result.output);
+      assert.doesNotMatch(result.output, SUCCESS);
+      assert.match(result.output, /denied/);
+      await daemon.waitForLog(loginOutcomeRe('alice', 'denied', 'E_GROUPS'));
+      await daemon.stop();
+    });
+  }
+});

@@ -1413,6 +1413,44 @@ static void test_nonce(void **state)
 	assert_rc(sv_claims(claims("nonce", NULL)), ZK_E_NONCE);
 }
 
+static void test_groups(void **state)
+{
+	char many[2048];
+	size_t n;
+	int i;
+
+	(void)state;
+	/* No requirement: a groups claim of any shape is ignored. */
+	assert_rc(sv_claims(claims(NULL, "\"groups\":{\"x\":1}")), ZK_JWT_OK);
+	F->x.require_groups = "admins  ops";
+	assert_rc(sv_claims(claims(NULL, "\"groups\":[\"users\",\"ops\"]")), ZK_JWT_OK);
+	assert_rc(sv_claims(claims(NULL, "\"groups\":\"admins\"")), ZK_JWT_OK);
+	/* Escapes send the payload through the strict reader and cJSON. */
+	assert_rc(sv_claims(claims(NULL, "\"groups\":[\"adm\\u0069ns\"]")), ZK_JWT_OK);
+	/* Exact, full-length names only. */
+	assert_rc(sv_claims(claims(NULL, "\"groups\":[\"admin\",\"opsx\",\"Ops\"]")), ZK_E_GROUPS);
+	assert_rc(sv_claims(claims(NULL, "\"groups\":[\"admins ops\"]")), ZK_E_GROUPS);
+	assert_rc(sv_claims(claims(NULL, "\"groups\":[\"\"]")), ZK_E_GROUPS);
+	assert_rc(sv_claims(claims(NULL, "\"groups\":[\"ops\\u0000\"]")), ZK_E_GROUPS);
+	assert_rc(sv_claims(claims(NULL, "\"groups\":[]")), ZK_E_GROUPS);
+	assert_rc(sv_claims(claims(NULL, "\"groups\":[1,true]")), ZK_E_GROUPS);
+	assert_rc(sv_claims(claims(NULL, "\"groups\":{\"ops\":true}")), ZK_E_GROUPS);
+	assert_rc(sv_claims(claims(NULL, NULL)), ZK_E_GROUPS);
+	/* A long list (beyond the quick reader's) still finds the group. */
+	n = (size_t)snprintf(many, sizeof(many), "\"groups\":[");
+	for (i = 0; i < 40; i++)
+		n += (size_t)snprintf(many + n, sizeof(many) - n, "\"g%d\",", i);
+	snprintf(many + n, sizeof(many) - n, "\"ops\"]");
+	assert_rc(sv_claims(claims(NULL, many)), ZK_JWT_OK);
+	many[n] = '\0';
+	snprintf(many + n, sizeof(many) - n, "\"opz\"]");
+	assert_rc(sv_claims(claims(NULL, many)), ZK_E_GROUPS);
+	/* Other failures come first: a bad token is never "only" a group problem. */
+	assert_rc(sv_claims(claims("aud", "\"aud\":\"other\",\"groups\":[\"ops\"]")), ZK_E_AUD);
+	F->x.require_groups = NULL;
+	assert_string_equal(zk_jwt_strerror(ZK_E_GROUPS), "E_GROUPS");
+}
+
 static void test_auth_time(void **state)
 {
 	char extra[64];
@@ -1518,7 +1556,8 @@ static void test_strerror(void **state)
 	assert_string_equal(zk_jwt_strerror(ZK_E_AUTH_TIME), "E_AUTH_TIME");
 	assert_string_equal(zk_jwt_strerror(ZK_E_INTERNAL), "E_INTERNAL");
 	assert_string_equal(zk_jwt_strerror(-1), "E_UNKNOWN");
-	assert_string_equal(zk_jwt_strerror(ZK_E_INTERNAL + 1), "E_UNKNOWN");
+	assert_string_equal(zk_jwt_strerror(ZK_E_GROUPS), "E_GROUPS");
+	assert_string_equal(zk_jwt_strerror(ZK_E_GROUPS + 1), "E_UNKNOWN");
 }
 
 static void test_alg_names(void **state)
@@ -1592,6 +1631,7 @@ int main(void)
 		T(test_nbf_iat),
 		T(test_sub),
 		T(test_nonce),
+		T(test_groups),
 		T(test_auth_time),
 		T(test_claim_order),
 		T(test_out_untouched_on_failure),
