@@ -135,6 +135,8 @@ struct exchange *provider_device(struct zkd *d, int64_t max_age, device_cb start
 /* listener.c */
 int listener_start(struct zkd *d);
 void listener_stop(struct zkd *d);
+/* --check-config: loads the TLS certificate and key, then drops them. */
+int listener_check_tls(struct zkd *d);
 /* Sends the result page to a browser waiting on the callback. */
 void listener_reply(struct evhttp_request *req, int status, const char *title, const char *text);
 void listener_redirect(struct evhttp_request *req, const char *location);

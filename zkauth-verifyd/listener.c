@@ -3,17 +3,18 @@
  * and never shows a code or a token. */
 #include "daemon.h"
 #include "log.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <sys/stat.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -158,6 +159,10 @@ static int split_listen(const char *spec, char *host, size_t hcap, unsigned shor
 	return 0;
 }
 
+#define TLS_KEY_MAX (64u * 1024u)
+
+static int tls_setup(struct zkd *d);
+
 /* Each accepted connection speaks TLS from its first byte. */
 static struct bufferevent *tls_bev(struct event_base *base, void *arg)
 {
@@ -180,35 +185,64 @@ static void tls_error(const char *what, const char *path)
 	ERR_clear_error();
 }
 
+/* The key is a secret: read like the client secret (regular file, ours,
+ * no group or other permissions), parsed from memory, then wiped. */
+static EVP_PKEY *tls_key(const char *path)
+{
+	char err[256];
+	char *pem = NULL;
+	size_t len = 0;
+	BIO *bio;
+	EVP_PKEY *key = NULL;
+
+	if (zk_read_secret_file(path, TLS_KEY_MAX, &pem, &len, err, sizeof(err)) < 0) {
+		zk_log(LOG_ERR, "tls_private_key: %s", err);
+		return NULL;
+	}
+	bio = BIO_new_mem_buf(pem, (int)len);
+	if (bio)
+		key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	zk_freezero(pem, len);
+	if (key == NULL)
+		tls_error("tls_private_key is not a PEM private key:", path);
+	return key;
+}
+
+int listener_check_tls(struct zkd *d)
+{
+	int rc = d->cfg.tls_certificate ? tls_setup(d) : 0;
+
+	SSL_CTX_free(d->tls);
+	d->tls = NULL;
+	return rc;
+}
+
 static int tls_setup(struct zkd *d)
 {
-	const char *cert = d->cfg.tls_certificate, *key = d->cfg.tls_private_key;
-	struct stat st;
+	const char *cert = d->cfg.tls_certificate, *key_path = d->cfg.tls_private_key;
+	EVP_PKEY *key = tls_key(key_path);
+	int rc = -1;
 
-	/* The key is a secret: refuse it when others may read it. */
-	if (stat(key, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077)) {
-		zk_log(LOG_ERR, "tls_private_key %s: must be a regular file without group or "
-		       "other permissions", key);
+	if (key == NULL)
 		return -1;
-	}
 	d->tls = SSL_CTX_new(TLS_server_method());
 	if (d->tls == NULL)
-		return -1;
+		goto out;
 	SSL_CTX_set_min_proto_version(d->tls, TLS1_2_VERSION);
 	SSL_CTX_set_options(d->tls, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
 	if (SSL_CTX_use_certificate_chain_file(d->tls, cert) != 1) {
 		tls_error("tls_certificate", cert);
-		return -1;
+		goto out;
 	}
-	if (SSL_CTX_use_PrivateKey_file(d->tls, key, SSL_FILETYPE_PEM) != 1) {
-		tls_error("tls_private_key", key);
-		return -1;
-	}
-	if (SSL_CTX_check_private_key(d->tls) != 1) {
+	if (SSL_CTX_use_PrivateKey(d->tls, key) != 1 || SSL_CTX_check_private_key(d->tls) != 1) {
 		tls_error("tls_private_key does not match", cert);
-		return -1;
+		goto out;
 	}
-	return 0;
+	rc = 0;
+out:
+	EVP_PKEY_free(key);
+	return rc;
 }
 
 int listener_start(struct zkd *d)

@@ -292,6 +292,8 @@ int main(int argc, char **argv)
 			goto out;
 	}
 	if (check) {
+		if (listener_check_tls(&d) < 0)
+			goto out;
 		printf("%s: OK\n", d.config_path);
 		rc = 0;
 		goto out;
