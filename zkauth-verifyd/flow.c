@@ -593,7 +593,8 @@ void flow_short_link(struct zkd *d, struct evhttp_request *req, const char *path
 			 "matches the one on your screen: %s. Continue only if you started this "
 			 "sign-in yourself.", l->user, d->hostname, l->service,
 			 l->rhost[0] ? " from " : "", l->rhost, l->match);
-		snprintf(action, sizeof(action), "/l/%s/go", l->link);
+		/* Relative, so that it also works under a proxy's path prefix. */
+		snprintf(action, sizeof(action), "%s/go", l->link);
 		listener_page(req, 200, "Sign in?", text, "Continue", action);
 		return;
 	}

@@ -269,6 +269,21 @@ describe('login through the provider', () => {
     assert.match(page.body, /signed in as alice on/);
   });
 
+  test('o. public_url sets the base of the short link (listener behind a proxy)', async (t) => {
+    const daemon = await daemonFor(t, { config: { listener: { public_url: 'https://login.example.com/zk/' } } });
+    const pam = pamFor(t, { daemon, user: 'alice', args: 'timeout=2' });
+    const url = await pam.waitForUrl();
+    assert.match(url, /^https:\/\/login\.example\.com\/zk\/l\/[A-Za-z0-9_-]{22}$/);
+    // The listener itself still serves the link under /l/.
+    const local = url.replace('https://login.example.com/zk', `http://127.0.0.1:${daemon.listenerPort}`);
+    const page = await open(local);
+    assert.equal(page.status, 200);
+    assert.match(page.body, /Sign in as alice/);
+    // Continue is relative to the page, so it keeps the proxy's prefix.
+    const id = url.split('/').at(-1);
+    assert.match(page.body, new RegExp(`action="${id}/go"`));
+  });
+
   test('i. the success page names the account and shows no token', async (t) => {
     const daemon = await daemonFor(t);
     const { page, result } = await login(t, daemon, { login: 'id-alice' });
