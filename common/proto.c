@@ -159,6 +159,15 @@ ssize_t zk_proto_encode_verdict(const struct zk_verdict *m, uint8_t *buf, size_t
 	return finish(&w);
 }
 
+ssize_t zk_proto_encode_paste(const struct zk_paste *m, uint8_t *buf, size_t cap)
+{
+	struct wbuf w;
+
+	begin(&w, buf, cap, ZK_MSG_PASTE);
+	put_str(&w, m->text, ZK_MAX_PASTE);
+	return finish(&w);
+}
+
 int zk_proto_parse_header(const uint8_t hdr[ZK_HDR_LEN], uint8_t *type, uint32_t *body_len)
 {
 	uint32_t magic = (uint32_t)hdr[0] << 8 | hdr[1];
@@ -167,7 +176,7 @@ int zk_proto_parse_header(const uint8_t hdr[ZK_HDR_LEN], uint8_t *type, uint32_t
 
 	if (magic != ZK_PROTO_MAGIC || hdr[2] != ZK_PROTO_VERSION)
 		return -1;
-	if (hdr[3] < ZK_MSG_START || hdr[3] > ZK_MSG_VERDICT)
+	if (hdr[3] < ZK_MSG_START || hdr[3] > ZK_MSG_PASTE)
 		return -1;
 	if (len > ZK_MAX_BODY)
 		return -1;
@@ -238,5 +247,18 @@ int zk_proto_decode_verdict(const uint8_t *body, size_t len, struct zk_verdict *
 	if (done(&r) < 0 || m.result > ZK_R_MAX)
 		return -1;
 	*out = m;
+	return 0;
+}
+
+int zk_proto_decode_paste(const uint8_t *body, size_t len, struct zk_paste *out)
+{
+	struct rbuf r = { body, len, 0, 0 };
+
+	/* Straight into *out: the text is a secret, no copy on the stack. */
+	get_str(&r, out->text, ZK_MAX_PASTE);
+	if (done(&r) < 0) {
+		memset(out->text, 0, sizeof(out->text));
+		return -1;
+	}
 	return 0;
 }

@@ -23,6 +23,9 @@
  *   module -> START      daemon -> CHALLENGE (login started) or VERDICT (refused)
  *   module -> WAIT       daemon -> VERDICT (ZK_R_PENDING when wait_ms passed)
  *   ... WAIT again while pending ...
+ * When the person pasted something at the prompt (the code, or the whole
+ * address the browser was sent to), the module sends PASTE before WAIT;
+ * PASTE has no answer of its own.
  * Closing the connection cancels the login.
  */
 #ifndef ZKAUTH_PROTO_H
@@ -47,6 +50,7 @@
 #define ZK_MAX_HOST      255u  /* host name the daemon runs on, for the prompt */
 #define ZK_MAX_URL       2048u /* URL to show and encode in the QR */
 #define ZK_MAX_CODE      32u   /* short matching code or device user_code */
+#define ZK_MAX_PASTE     2048u /* what the person pasted at the prompt */
 
 /* START.max_age when no step-up is asked for. */
 #define ZK_NO_MAX_AGE    UINT32_MAX
@@ -65,6 +69,9 @@ enum zk_msg_type {
 	/* daemon -> module: u32 result (enum zk_result), str user (the mapped
 	 * local account; empty unless result is ZK_R_OK) */
 	ZK_MSG_VERDICT = 4,
+	/* module -> daemon: str text (the authorization code, or the redirect
+	 * address holding it; a secret: wiped after use) */
+	ZK_MSG_PASTE = 5,
 };
 
 /* Verdicts and refusals. Values are part of the protocol: append only. */
@@ -110,6 +117,10 @@ struct zk_verdict {
 	char user[ZK_MAX_USER + 1];
 };
 
+struct zk_paste {
+	char text[ZK_MAX_PASTE + 1];
+};
+
 /* Whole frame (header + body) never exceeds this. */
 #define ZK_MAX_FRAME (ZK_HDR_LEN + ZK_MAX_BODY)
 
@@ -122,6 +133,7 @@ ssize_t zk_proto_encode_start(const struct zk_start *m, uint8_t *buf, size_t cap
 ssize_t zk_proto_encode_challenge(const struct zk_challenge *m, uint8_t *buf, size_t cap);
 ssize_t zk_proto_encode_wait(const struct zk_wait *m, uint8_t *buf, size_t cap);
 ssize_t zk_proto_encode_verdict(const struct zk_verdict *m, uint8_t *buf, size_t cap);
+ssize_t zk_proto_encode_paste(const struct zk_paste *m, uint8_t *buf, size_t cap);
 
 /*
  * Parses a header. Returns 0 and sets *type and *body_len, or -1 for a
@@ -138,5 +150,6 @@ int zk_proto_decode_start(const uint8_t *body, size_t len, struct zk_start *out)
 int zk_proto_decode_challenge(const uint8_t *body, size_t len, struct zk_challenge *out);
 int zk_proto_decode_wait(const uint8_t *body, size_t len, struct zk_wait *out);
 int zk_proto_decode_verdict(const uint8_t *body, size_t len, struct zk_verdict *out);
+int zk_proto_decode_paste(const uint8_t *body, size_t len, struct zk_paste *out);
 
 #endif

@@ -279,6 +279,16 @@ int zkp_client_start(int fd, const struct zk_start *s, bool *is_challenge,
 	return ZKP_IO_PROTO;
 }
 
+int zkp_client_paste(int fd, const struct zk_paste *p)
+{
+	uint8_t frame[ZK_MAX_FRAME];
+	ssize_t n = zk_proto_encode_paste(p, frame, sizeof(frame));
+	int io = n < 0 ? ZKP_IO_PROTO : zkp_client_send(fd, frame, (size_t)n, ZKP_WAIT_GRACE_MS);
+
+	explicit_bzero(frame, sizeof(frame));
+	return io;
+}
+
 int zkp_client_wait(int fd, uint32_t wait_ms, struct zk_verdict *v)
 {
 	struct zk_wait w = { .wait_ms = wait_ms };

@@ -58,6 +58,8 @@ int zkp_client_start(int fd, const struct zk_start *s, bool *is_challenge,
 /* WAIT {wait_ms}, then a VERDICT within wait_ms + ZKP_WAIT_GRACE_MS.
  * enum zkp_io; *v set on ZKP_IO_OK. */
 int zkp_client_wait(int fd, uint32_t wait_ms, struct zk_verdict *v);
+/* Sends what the person pasted at the prompt (no answer comes back). */
+int zkp_client_paste(int fd, const struct zk_paste *p);
 
 /* A word for the log. */
 const char *zkp_io_str(int io);

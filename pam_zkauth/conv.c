@@ -16,7 +16,9 @@ static void drop_responses(struct pam_response *resp)
 	free(resp);
 }
 
-static int converse(pam_handle_t *pamh, int style, const char *text)
+/* answer: when not NULL, receives the person's answer if it fits (else
+ * an empty one); the caller wipes it. */
+static int converse(pam_handle_t *pamh, int style, const char *text, struct zk_paste *answer)
 {
 	const struct pam_conv *conv = NULL;
 	const void *item = NULL;
@@ -32,6 +34,12 @@ static int converse(pam_handle_t *pamh, int style, const char *text)
 		return PAM_CONV_ERR;
 	rc = conv->conv(1, &msgp, &resp, conv->appdata_ptr);
 	answered = resp != NULL;
+	if (answer != NULL) {
+		answer->text[0] = '\0';
+		if (rc == PAM_SUCCESS && resp != NULL && resp->resp != NULL &&
+		    strlen(resp->resp) <= ZK_MAX_PASTE)
+			memcpy(answer->text, resp->resp, strlen(resp->resp) + 1);
+	}
 	drop_responses(resp);
 	if (rc != PAM_SUCCESS)
 		return PAM_CONV_ERR;
@@ -43,11 +51,16 @@ static int converse(pam_handle_t *pamh, int style, const char *text)
 
 int zkp_conv_prompt(pam_handle_t *pamh, const char *text)
 {
-	return converse(pamh, PAM_PROMPT_ECHO_ON, text);
+	return converse(pamh, PAM_PROMPT_ECHO_ON, text, NULL);
+}
+
+int zkp_conv_ask(pam_handle_t *pamh, const char *text, struct zk_paste *answer)
+{
+	return converse(pamh, PAM_PROMPT_ECHO_ON, text, answer);
 }
 
 void zkp_conv_error(pam_handle_t *pamh, int flags, const char *text)
 {
 	if ((flags & PAM_SILENT) == 0)
-		(void)converse(pamh, PAM_ERROR_MSG, text);
+		(void)converse(pamh, PAM_ERROR_MSG, text, NULL);
 }

@@ -4,6 +4,8 @@
 
 #include <security/pam_modules.h>
 
+#include "zkauth_proto.h"
+
 /*
  * Shows text as a PAM_PROMPT_ECHO_ON prompt and waits for the answer,
  * which is wiped and dropped (the module only needs to know the person
@@ -11,6 +13,9 @@
  * conversation or it fails.
  */
 int zkp_conv_prompt(pam_handle_t *pamh, const char *text);
+/* A prompt whose answer is kept in *answer (empty when it did not fit in
+ * ZK_MAX_PASTE); the caller wipes it. */
+int zkp_conv_ask(pam_handle_t *pamh, const char *text, struct zk_paste *answer);
 
 /* Shows text as a PAM_ERROR_MSG, unless flags hold PAM_SILENT. Best
  * effort: a failing conversation changes nothing the caller decides. */

@@ -87,6 +87,14 @@ static const char *qr_name(enum zkp_qr_mode m)
 	return "?";
 }
 
+static bool blank(const char *s)
+{
+	for (; *s; s++)
+		if (*s != ' ' && *s != '\t' && *s != '\r' && *s != '\n')
+			return false;
+	return true;
+}
+
 static void free_data(pam_handle_t *pamh, void *data, int error_status)
 {
 	free(data);
@@ -119,6 +127,7 @@ int zkp_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	struct zk_start start;
 	struct zk_challenge ch;
 	struct zk_verdict v;
+	struct zk_paste paste;
 	const char *user = NULL, *why = NULL;
 	char detail[512] = "";
 	struct zkp_report rep = { NULL, NULL, NULL, detail };
@@ -132,6 +141,7 @@ int zkp_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	int fd = -1, bad = 0, io, rc, qr_err = 0;
 
 	memset(&start, 0, sizeof(start));
+	memset(&paste, 0, sizeof(paste));
 	if (zkp_args_parse(argc, argv, &args, &bad, &why) < 0) {
 		zkp_sanitize(arg, sizeof(arg), argv[bad] ? argv[bad] : "(null)");
 		snprintf(detail, sizeof(detail), "argument \"%s\": %s", arg, why);
@@ -206,7 +216,7 @@ int zkp_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	if (qr_err != 0)
 		pam_syslog(pamh, LOG_NOTICE, "no QR code shown: %s",
 			   qr_err == ERANGE ? "URL too long" : "encoding failed");
-	rc = zkp_conv_prompt(pamh, prompt);
+	rc = zkp_conv_ask(pamh, prompt, &paste);
 	free(prompt);
 	prompt = NULL;
 	if (rc != PAM_SUCCESS) {
@@ -215,6 +225,17 @@ int zkp_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	}
 
 	for (;;) {
+		/* Something pasted (the browser could not reach the daemon): the
+		 * daemon redeems it. Just Enter: nothing to send. */
+		if (!blank(paste.text)) {
+			io = zkp_client_paste(fd, &paste);
+			explicit_bzero(&paste, sizeof(paste));
+			if (io != ZKP_IO_OK) {
+				snprintf(detail, sizeof(detail), "sending the pasted code: %s", zkp_io_str(io));
+				outcome = ZKP_O_PROTO;
+				goto out;
+			}
+		}
 		left = deadline - now_ms();
 		if (left < 0)
 			left = 0;
@@ -239,13 +260,14 @@ int zkp_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 			outcome = ZKP_O_TIMEOUT;
 			goto out;
 		}
-		if (zkp_conv_prompt(pamh, ZKP_PROMPT_AGAIN) != PAM_SUCCESS) {
+		if (zkp_conv_ask(pamh, ZKP_PROMPT_AGAIN, &paste) != PAM_SUCCESS) {
 			outcome = ZKP_O_CONV;
 			goto out;
 		}
 	}
 
 out:
+	explicit_bzero(&paste, sizeof(paste));
 	if (fd >= 0)
 		close(fd);
 	free(prompt);

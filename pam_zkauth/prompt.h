@@ -11,8 +11,8 @@
  * 30 KiB; URL and lines are bounded by the protocol). */
 #define ZKP_PROMPT_MAX 49152u
 
-#define ZKP_PROMPT_ENTER "Press Enter after approving: "
-#define ZKP_PROMPT_AGAIN "Not approved yet. Press Enter after approving: "
+#define ZKP_PROMPT_ENTER "Press Enter after approving (or paste the code): "
+#define ZKP_PROMPT_AGAIN "Not approved yet. Press Enter after approving (or paste the code): "
 
 /*
  * Copies src into dst (cap bytes, cap > 0), truncating, and replaces every
@@ -31,7 +31,7 @@ void zkp_sanitize(char *dst, size_t cap, const char *src);
  *   (blank)                                    QR could not be made)
  *   <url>
  *   Code: <code>                              (when code is non-empty)
- *   Press Enter after approving: 
+ *   Press Enter after approving (or paste the code): 
  * Every string is sanitised; the QR encodes the sanitised URL, so it
  * decodes to exactly the URL printed under it. qr must be resolved (not
  * ZKP_QR_AUTO). Returns a heap string to free(), or NULL with errno

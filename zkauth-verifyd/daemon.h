@@ -74,6 +74,9 @@ uint32_t flow_result(const struct login *l, const char **user);
 /* The browser came back to the callback listener. */
 void flow_callback(struct zkd *d, struct evhttp_request *req, const char *state,
 		   const char *code, const char *error, const char *iss);
+/* The person pasted the code (or the redirect address) at the prompt;
+ * text is wiped by the caller. */
+void flow_paste(struct zkd *d, struct login *l, char *text);
 /* The browser opened a short link /l/<id>. */
 void flow_short_link(struct zkd *d, struct evhttp_request *req, const char *id);
 /* The provider became ready (or failed): resume logins waiting for it. */

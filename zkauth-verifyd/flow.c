@@ -20,6 +20,8 @@
 
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <sys/queue.h>
 #include <openssl/evp.h>
 
 /* 32 random bytes each: 256 bits, 43 base64url characters. */
@@ -523,6 +525,34 @@ static void token_done(void *arg, const struct token_result *r)
 	zk_accounts_free(map);
 }
 
+/* The provider's answer reached us (browser or paste): check it and
+ * exchange the code. The login has left WAIT_BROWSER already. */
+static void redeem(struct login *l, const char *code, const char *error, const char *iss,
+		   bool iss_expected)
+{
+	struct zkd *d = l->d;
+
+	/* RFC 9207: the response must come from our issuer when the provider
+	 * says it names itself, and whenever it does. zeroauth: the iss there
+	 * is the broker's upstream, which the broker checks. */
+	if (d->cfg.profile != ZK_PROFILE_ZEROAUTH && (iss || iss_expected) &&
+	    (iss == NULL || d->cfg.issuer == NULL || strcmp(iss, d->cfg.issuer) != 0)) {
+		zk_log(LOG_NOTICE, "callback: iss parameter missing or not our issuer");
+		finish(l, ZK_R_DENIED, "iss_mismatch");
+		return;
+	}
+	if (error) {
+		finish(l, ZK_R_DENIED, strcmp(error, "access_denied") == 0 ?
+		       "denied_at_provider" : "provider_error");
+		return;
+	}
+	if (code == NULL || code[0] == '\0' || !plain_text(code) || strchr(code, ' ')) {
+		finish(l, ZK_R_DENIED, "no_code");
+		return;
+	}
+	l->x = provider_exchange(d, code, l->state, l->verifier, l->nonce, l->max_age, token_done, l);
+}
+
 void flow_callback(struct zkd *d, struct evhttp_request *req, const char *state,
 		   const char *code, const char *error, const char *iss)
 {
@@ -542,26 +572,62 @@ void flow_callback(struct zkd *d, struct evhttp_request *req, const char *state,
 	l->st = L_EXCHANGING;
 	l->browser = req;
 	evhttp_connection_set_closecb(evhttp_request_get_connection(req), browser_closed, l);
-	/* RFC 9207: the response must come from our issuer when the provider
-	 * says it names itself, and whenever it does. */
-	/* zeroauth: the iss there is the broker's upstream, which the broker
-	 * checks; we know only the broker. */
-	if (d->cfg.profile != ZK_PROFILE_ZEROAUTH && (iss || d->prov.iss_in_response) &&
-	    (iss == NULL || d->cfg.issuer == NULL || strcmp(iss, d->cfg.issuer) != 0)) {
-		zk_log(LOG_NOTICE, "callback: iss parameter missing or not our issuer");
-		finish(l, ZK_R_DENIED, "iss_mismatch");
+	redeem(l, code, error, iss, d->prov.iss_in_response);
+}
+
+/*
+ * The person pasted what the browser showed when it could not reach us:
+ * the whole redirect address, its query, or the bare code. A pasted state
+ * must be this login's; a bare code is bound to this login by PKCE alone
+ * (only our verifier redeems it). A paste in any other state is ignored.
+ */
+void flow_paste(struct zkd *d, struct login *l, char *text)
+{
+	struct evkeyvalq q;
+	char *t = text, *end, *query;
+	const char *state;
+
+	if (l->st != L_WAIT_BROWSER || d->cfg.flow != ZK_FLOW_CODE)
+		return;
+	while (*t == ' ' || *t == '\t')
+		t++;
+	end = t + strlen(t);
+	while (end > t && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n'))
+		*--end = '\0';
+	if (*t == '\0')
+		return;
+	l->st = L_EXCHANGING; /* one paste, like one callback */
+	query = strchr(t, '?');
+	if (query == NULL && strchr(t, '=') == NULL) {
+		redeem(l, t, NULL, NULL, false);
 		return;
 	}
-	if (error) {
-		finish(l, ZK_R_DENIED, strcmp(error, "access_denied") == 0 ?
-		       "denied_at_provider" : "provider_error");
+	query = query ? query + 1 : t;
+	*(query + strcspn(query, "#")) = '\0';
+	TAILQ_INIT(&q);
+	if (evhttp_parse_query_str(query, &q) != 0) {
+		evhttp_clear_headers(&q);
+		finish(l, ZK_R_DENIED, "paste_unreadable");
 		return;
 	}
-	if (code == NULL || code[0] == '\0') {
-		finish(l, ZK_R_DENIED, "no_code");
-		return;
+	state = evhttp_find_header(&q, "state");
+	if (state && !zk_streq_ct(state, l->state)) {
+		zk_log(LOG_NOTICE, "paste: the state is not this login's");
+		finish(l, ZK_R_DENIED, "state_mismatch");
+	} else {
+		redeem(l, evhttp_find_header(&q, "code"), evhttp_find_header(&q, "error"),
+		       evhttp_find_header(&q, "iss"), false);
 	}
-	l->x = provider_exchange(d, code, state, l->verifier, l->nonce, l->max_age, token_done, l);
+	/* The parsed copies hold the code: wipe before they go. */
+	{
+		struct evkeyval *kv;
+
+		TAILQ_FOREACH(kv, &q, next) {
+			zk_wipe(kv->key, strlen(kv->key));
+			zk_wipe(kv->value, strlen(kv->value));
+		}
+	}
+	evhttp_clear_headers(&q);
 }
 
 void flow_short_link(struct zkd *d, struct evhttp_request *req, const char *path)

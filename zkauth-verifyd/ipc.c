@@ -2,6 +2,7 @@
  * with SO_PEERCRED, read frames, hand them to the login flow, answer. */
 #include "daemon.h"
 #include "log.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -131,6 +132,18 @@ static void handle_frame(struct ipc_conn *c, uint8_t type, const uint8_t *body, 
 		flow_start(c->d, c, &m, c->uid);
 		return;
 	}
+	if (type == ZK_MSG_PASTE && c->state == C_STARTED && c->login && !c->waiting) {
+		struct zk_paste *p = calloc(1, sizeof(*p));
+
+		if (p == NULL || zk_proto_decode_paste(body, len, p) < 0) {
+			free(p);
+			refuse(c, p ? ZK_R_BAD_REQUEST : ZK_R_INTERNAL);
+			return;
+		}
+		flow_paste(c->d, c->login, p->text);
+		zk_freezero(p, sizeof(*p));
+		return;
+	}
 	if (type == ZK_MSG_WAIT && c->state == C_STARTED && c->login && !c->waiting) {
 		struct zk_wait w;
 		struct timeval tv;
@@ -167,13 +180,13 @@ static void conn_read(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 	uint8_t frame[ZK_MAX_FRAME];
 
-	while (c->state != C_DONE) {
+	while (c->state != C_DONE && evbuffer_get_length(in) > 0) {
 		size_t avail = evbuffer_get_length(in);
 		uint8_t type;
 		uint32_t blen;
 
 		if (avail < ZK_HDR_LEN)
-			return;
+			break;
 		if (evbuffer_copyout(in, frame, ZK_HDR_LEN) != ZK_HDR_LEN ||
 		    zk_proto_parse_header(frame, &type, &blen) < 0) {
 			zk_log(LOG_WARNING, "ipc: bad frame header from uid %u", (unsigned)c->uid);
@@ -181,12 +194,14 @@ static void conn_read(struct bufferevent *bev, void *arg)
 			return;
 		}
 		if (avail < ZK_HDR_LEN + blen)
-			return;
+			break;
 		evbuffer_remove(in, frame, ZK_HDR_LEN + blen);
 		handle_frame(c, type, frame + ZK_HDR_LEN, blen);
 	}
 	/* Done: ignore whatever else the peer sends. */
-	evbuffer_drain(in, evbuffer_get_length(in));
+	if (c->state == C_DONE)
+		evbuffer_drain(in, evbuffer_get_length(in));
+	zk_wipe(frame, sizeof(frame)); /* a PASTE frame holds a code */
 }
 
 static void conn_written(struct bufferevent *bev, void *arg)

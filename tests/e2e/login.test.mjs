@@ -284,6 +284,45 @@ describe('login through the provider', () => {
     assert.match(page.body, new RegExp(`action="${id}/go"`));
   });
 
+  // The paste fallback: the browser could not reach the daemon, so the
+  // person pastes the address it was sent to, or just the code.
+  async function pasteLogin(t, daemon, edit) {
+    const pam = pamFor(t, { daemon, user: 'alice', args: 'timeout=10' });
+    const url = await pam.waitForUrl();
+    const { callbackUrl } = await approve(url, { login: 'id-alice', follow: false });
+    pam.child.stdin.write(`${edit(new URL(callbackUrl))}\n`);
+    pam.endInput();
+    return pam.result();
+  }
+
+  test('p. paste: the whole redirect address at the prompt signs alice in', async (t) => {
+    const daemon = await daemonFor(t);
+    const result = await pasteLogin(t, daemon, (u) => u.href);
+    assert.equal(result.code, 0, `${result.output}\n${daemon.logs()}`);
+    assert.match(result.output, /paste the code/);
+    await daemon.waitForLog(LOG_GRANTED('alice', 'id-alice'));
+  });
+
+  test('q. paste: the bare code signs alice in (PKCE binds it to this login)', async (t) => {
+    const daemon = await daemonFor(t);
+    const result = await pasteLogin(t, daemon, (u) => `  ${u.searchParams.get('code')}  `);
+    assert.equal(result.code, 0, `${result.output}\n${daemon.logs()}`);
+  });
+
+  test('r. paste: another login\'s state, or a made-up code, is denied', async (t) => {
+    const daemon = await daemonFor(t);
+    const forged = await pasteLogin(t, daemon, (u) => {
+      u.searchParams.set('state', crypto.randomBytes(32).toString('base64url'));
+      return u.href;
+    });
+    assert.notEqual(forged.code, 0, forged.output);
+    await daemon.waitForLog(LOG_OUTCOME('alice', 'denied', 'state_mismatch'));
+    const madeUp = await pasteLogin(t, daemon, () => 'not-a-real-code-0123456789');
+    assert.notEqual(madeUp.code, 0, madeUp.output);
+    await daemon.waitForLog(LOG_OUTCOME('alice', 'denied', 'invalid_grant'));
+    assert.doesNotMatch(daemon.logs(), LOG_ANY_GRANT);
+  });
+
   test('i. the success page names the account and shows no token', async (t) => {
     const daemon = await daemonFor(t);
     const { page, result } = await login(t, daemon, { login: 'id-alice' });

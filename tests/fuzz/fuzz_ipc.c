@@ -41,6 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct zk_challenge ch;
 	struct zk_wait wt;
 	struct zk_verdict vd;
+	struct zk_paste ps;
 	uint8_t type = 0;
 	uint32_t blen = 0;
 	size_t len;
@@ -48,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < ZK_HDR_LEN)
 		return 0;
 	if (zk_proto_parse_header(data, &type, &blen) == 0) {
-		if (type < ZK_MSG_START || type > ZK_MSG_VERDICT || blen > ZK_MAX_BODY)
+		if (type < ZK_MSG_START || type > ZK_MSG_PASTE || blen > ZK_MAX_BODY)
 			abort();
 	}
 	body = data + ZK_HDR_LEN;
@@ -68,6 +69,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    body, len);
 	if (zk_proto_decode_verdict(body, len, &vd) == 0)
 		check_frame(frame, zk_proto_encode_verdict(&vd, frame, sizeof(frame)), ZK_MSG_VERDICT,
+			    body, len);
+	if (zk_proto_decode_paste(body, len, &ps) == 0)
+		check_frame(frame, zk_proto_encode_paste(&ps, frame, sizeof(frame)), ZK_MSG_PASTE,
 			    body, len);
 	return 0;
 }

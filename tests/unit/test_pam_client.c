@@ -50,6 +50,7 @@ struct convlog {
 	int style[MAX_MSGS];
 	char *msg[MAX_MSGS];
 	int fail_at; /* fail the conversation at this message index; -1 never */
+	const char *answer; /* typed at every prompt; NULL: just Enter */
 };
 
 static int conv_fn(int n, const struct pam_message **msg, struct pam_response **resp, void *data)
@@ -72,7 +73,7 @@ static int conv_fn(int n, const struct pam_message **msg, struct pam_response **
 			log->n++;
 		}
 		if (msg[i]->msg_style == PAM_PROMPT_ECHO_ON || msg[i]->msg_style == PAM_PROMPT_ECHO_OFF)
-			r[i].resp = strdup("whatever the person typed");
+			r[i].resp = strdup(log->answer ? log->answer : "");
 	}
 	*resp = r;
 	return PAM_SUCCESS;
@@ -118,6 +119,7 @@ struct script {
 	uint32_t want_max_age;
 	const char *want_user;
 	uint32_t max_wait_ms;  /* a WAIT asking longer fails the script */
+	const char *want_paste; /* a PASTE with exactly this text comes before WAIT */
 };
 
 /* Child exit codes. */
@@ -128,6 +130,8 @@ enum {
 	C_BAD_START = 12,
 	C_BAD_FRAME = 20,
 	C_BAD_WAIT = 22,
+	C_BAD_PASTE = 23,  /* a PASTE not expected, or not the text typed */
+	C_NO_PASTE = 24,   /* a WAIT came where a PASTE was due */
 	C_NOT_CLOSED = 30, /* the module neither closed nor talked for 15 s */
 	C_TOO_MANY = 40,
 	C_SETUP = 50,
@@ -189,6 +193,7 @@ static int serve(int lfd, const struct script *sc)
 	const struct step *s;
 	uint32_t len;
 	int fd, rc, io, i = 0;
+	bool got_paste = false;
 
 	if (poll(&p, 1, 10000) != 1)
 		return C_NO_CONNECT;
@@ -213,8 +218,19 @@ static int serve(int lfd, const struct script *sc)
 			return C_OK;
 		if (io == ZKP_IO_TIMEOUT)
 			return C_NOT_CLOSED;
+		if (io == ZKP_IO_OK && type == ZK_MSG_PASTE) {
+			struct zk_paste ps;
+
+			if (zk_proto_decode_paste(body, len, &ps) < 0 || sc->want_paste == NULL ||
+			    got_paste || strcmp(ps.text, sc->want_paste) != 0)
+				return C_BAD_PASTE;
+			got_paste = true;
+			continue;
+		}
 		if (io != ZKP_IO_OK || type != ZK_MSG_WAIT || zk_proto_decode_wait(body, len, &w) < 0)
 			return C_BAD_FRAME;
+		if (sc->want_paste && !got_paste)
+			return C_NO_PASTE;
 		if (w.wait_ms > sc->max_wait_ms)
 			return C_BAD_WAIT;
 		if (i < sc->n_waits)
@@ -473,7 +489,7 @@ static void check_success_prompt(const struct convlog *log)
 	assert_true(strncmp(p, "alice@web-1 (zkauth-test from 203.0.113.9)\n\n",
 			    strlen("alice@web-1 (zkauth-test from 203.0.113.9)\n\n")) == 0);
 	assert_non_null(strstr(p, "\n    ##############  ")); /* the QR finder's top edge */
-	assert_non_null(strstr(p, "\n\n" URL "\nCode: " CODE "\nPress Enter after approving: "));
+	assert_non_null(strstr(p, "\n\n" URL "\nCode: " CODE "\nPress Enter after approving (or paste the code): "));
 	assert_string_equal(p + strlen(p) - strlen(ZKP_PROMPT_ENTER), ZKP_PROMPT_ENTER);
 }
 
@@ -487,6 +503,33 @@ static void test_success(void **state)
 	assert_int_equal(run(fx, DIRECT, "alice", 0, "socket=%s timeout=60 qr=ascii"), PAM_SUCCESS);
 	reap(fx);
 	check_success_prompt(&fx->log);
+}
+
+/* What the person pastes at the prompt goes to the daemon as PASTE, before
+ * WAIT, exactly as typed; a blank answer sends nothing. */
+static void test_paste_sent(void **state)
+{
+	struct fx *fx = *state;
+	struct script sc = base_script();
+
+	sc.want_paste = "http://127.0.0.1:8443/zkauth/callback?code=c0de&state=s7";
+	fx->log.answer = sc.want_paste;
+	sc.waits[sc.n_waits++] = verdict(ZK_R_OK, "alice");
+	spawn(fx, &sc);
+	assert_int_equal(run(fx, DIRECT, "alice", 0, "socket=%s timeout=60 qr=off"), PAM_SUCCESS);
+	reap(fx);
+}
+
+static void test_blank_answer_sends_no_paste(void **state)
+{
+	struct fx *fx = *state;
+	struct script sc = base_script();
+
+	fx->log.answer = " \t ";
+	sc.waits[sc.n_waits++] = verdict(ZK_R_OK, "alice");
+	spawn(fx, &sc); /* want_paste NULL: a PASTE fails the script */
+	assert_int_equal(run(fx, DIRECT, "alice", 0, "socket=%s timeout=60 qr=off"), PAM_SUCCESS);
+	reap(fx);
 }
 
 static void test_success_through_module(void **state)
@@ -518,10 +561,10 @@ static void test_pending_then_ok(void **state)
 	reap(fx);
 	assert_int_equal(fx->log.n, 3);
 	assert_string_equal(fx->log.msg[0], "alice@web-1 (zkauth-test from 203.0.113.9)\n\n" URL
-			    "\nCode: " CODE "\nPress Enter after approving: ");
+			    "\nCode: " CODE "\nPress Enter after approving (or paste the code): ");
 	assert_int_equal(fx->log.style[1], PAM_PROMPT_ECHO_ON);
-	assert_string_equal(fx->log.msg[1], "Not approved yet. Press Enter after approving: ");
-	assert_string_equal(fx->log.msg[2], "Not approved yet. Press Enter after approving: ");
+	assert_string_equal(fx->log.msg[1], "Not approved yet. Press Enter after approving (or paste the code): ");
+	assert_string_equal(fx->log.msg[2], "Not approved yet. Press Enter after approving (or paste the code): ");
 }
 
 /* wrong max_age in START makes the fake daemon fail: the check can fail */
@@ -995,6 +1038,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_success, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_paste_sent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blank_answer_sends_no_paste, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_success_through_module, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending_then_ok, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_start_fields_checked, setup, teardown),

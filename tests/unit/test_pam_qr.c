@@ -348,14 +348,14 @@ static void test_prompt_without_qr(void **state)
 	p = zkp_prompt_build("alice", "sudo", "", &ch, ZKP_QR_OFF, &qr_err);
 	assert_non_null(p);
 	assert_int_equal(qr_err, 0);
-	assert_string_equal(p, "alice@web-1 (sudo)\n\n" URL "\nCode: 4821\nPress Enter after approving: ");
+	assert_string_equal(p, "alice@web-1 (sudo)\n\n" URL "\nCode: 4821\nPress Enter after approving (or paste the code): ");
 	free(p);
 
 	ch = challenge(URL, "", "web-1");
 	p = zkp_prompt_build("alice", "sshd", "203.0.113.9", &ch, ZKP_QR_OFF, &qr_err);
 	assert_non_null(p);
 	assert_string_equal(p, "alice@web-1 (sshd from 203.0.113.9)\n\n" URL
-			    "\nPress Enter after approving: ");
+			    "\nPress Enter after approving (or paste the code): ");
 	free(p);
 
 	/* daemon- and user-provided text is sanitised */
@@ -363,7 +363,7 @@ static void test_prompt_without_qr(void **state)
 	p = zkp_prompt_build("al\x1bice", "login", "tty\n1", &ch, ZKP_QR_OFF, &qr_err);
 	assert_non_null(p);
 	assert_string_equal(p, "al?ice@evil?[2J (login from tty?1)\n\n"
-			    "https://x.example/?]0;pwned?\nCode: 12?34\nPress Enter after approving: ");
+			    "https://x.example/?]0;pwned?\nCode: 12?34\nPress Enter after approving (or paste the code): ");
 	free(p);
 }
 
@@ -399,7 +399,7 @@ static void test_prompt_with_qr(void **state)
 	assert_string_equal(lines[2 + qr_lines], "");
 	assert_string_equal(lines[3 + qr_lines], URL);
 	assert_string_equal(lines[4 + qr_lines], "Code: 4821");
-	assert_string_equal(lines[5 + qr_lines], "Press Enter after approving: ");
+	assert_string_equal(lines[5 + qr_lines], "Press Enter after approving (or paste the code): ");
 	free(p);
 	QRcode_free(qr);
 }

@@ -159,6 +159,33 @@ static void bad_bodies(void **state)
 	}
 }
 
+static void paste_roundtrip_and_limits(void **state)
+{
+	struct zk_paste p, q;
+	uint8_t buf[ZK_MAX_FRAME];
+	ssize_t n;
+
+	memset(&p, 0, sizeof(p));
+	strcpy(p.text, "http://127.0.0.1:8443/zkauth/callback?code=abc&state=xyz");
+	n = zk_proto_encode_paste(&p, buf, sizeof(buf));
+	assert_true(n > 0);
+	assert_int_equal(buf[3], ZK_MSG_PASTE);
+	assert_int_equal(zk_proto_decode_paste(buf + ZK_HDR_LEN, (size_t)n - ZK_HDR_LEN, &q), 0);
+	assert_string_equal(q.text, p.text);
+	/* the longest paste fits a frame; one byte more is refused */
+	memset(p.text, 'c', ZK_MAX_PASTE);
+	p.text[ZK_MAX_PASTE] = '\0';
+	assert_true(zk_proto_encode_paste(&p, buf, sizeof(buf)) > 0);
+	{
+		uint8_t body[2 + ZK_MAX_PASTE + 1];
+
+		body[0] = (uint8_t)((ZK_MAX_PASTE + 1) >> 8);
+		body[1] = (uint8_t)(ZK_MAX_PASTE + 1);
+		memset(body + 2, 'c', ZK_MAX_PASTE + 1);
+		assert_int_equal(zk_proto_decode_paste(body, sizeof(body), &q), -1);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -167,6 +194,7 @@ int main(void)
 		cmocka_unit_test(encoder_limits),
 		cmocka_unit_test(bad_headers),
 		cmocka_unit_test(bad_bodies),
+		cmocka_unit_test(paste_roundtrip_and_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
