@@ -69,7 +69,7 @@ static int hex4(const unsigned char *p, unsigned *v)
 
 /* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong
  * forms, no surrogates, nothing above U+10FFFF), 0 if there is none. */
-static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
+size_t zk_utf8_seq(const unsigned char *p, const unsigned char *end)
 {
 	size_t avail = (size_t)(end - p), n, i;
 	unsigned char lo = 0x80, hi = 0xbf;
@@ -113,7 +113,7 @@ static int scan_string(struct jscan *s, bool name)
 		if (c < 0x20)
 			return -1;
 		if (c >= 0x80) {
-			if ((n = utf8_seq(s->p, s->end)) == 0)
+			if ((n = zk_utf8_seq(s->p, s->end)) == 0)
 				return -1;
 			s->p += n;
 			continue;

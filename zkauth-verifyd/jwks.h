@@ -54,4 +54,8 @@ struct cJSON;
 int zk_json_parse_object(const char *text, size_t len, struct cJSON **out,
 			 unsigned char **nul_members);
 
+/* Length of the well-formed UTF-8 sequence at p, before end (RFC 3629:
+ * no overlong forms, no surrogates, nothing above U+10FFFF); 0 if none. */
+size_t zk_utf8_seq(const unsigned char *p, const unsigned char *end);
+
 #endif

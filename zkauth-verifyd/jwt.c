@@ -347,32 +347,8 @@ static void q_ws(struct quick *q)
  * one, so the terminator stops a sequence cut short. */
 static size_t q_utf8(const unsigned char *p)
 {
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t n, i;
-
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		n = 2;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		n = 3;
-		if (p[0] == 0xe0)
-			lo = 0xa0;
-		else if (p[0] == 0xed)
-			hi = 0x9f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		n = 4;
-		if (p[0] == 0xf0)
-			lo = 0x90;
-		else if (p[0] == 0xf4)
-			hi = 0x8f;
-	} else {
-		return 0;
-	}
-	if (p[1] < lo || p[1] > hi)
-		return 0;
-	for (i = 2; i < n; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
+	/* Continuation bytes are never 0: the terminator ends what is there. */
+	return zk_utf8_seq(p, p + strnlen((const char *)p, 4));
 }
 
 static bool q_string(struct quick *q, struct span *out)
