@@ -270,16 +270,11 @@ function iniText(sections) {
 }
 
 /*
- * Starts zkauth-verifyd with a fresh config directory.
- * opts: issuer (required unless opts.config.provider sets everything),
- *   listenerPort, flowTimeout, usersMap (text), clientSecret,
- *   config: { section: { key: value|null } } merged over the defaults
- *   (null removes a key), args: extra command line arguments.
- * Returns { dir, socket, listenerPort, env, logs(), waitForLog(re), stop() }.
+ * Writes a daemon configuration into dir: the client secret (0600), the
+ * account map and zkauth.conf, from the defaults merged with opts (see
+ * startDaemon). Returns { listenerPort, socket, confFile }.
  */
-export async function startDaemon(opts = {}) {
-  if (!fs.existsSync(DAEMON_BIN)) throw new Error(`${DAEMON_BIN} is missing: run make`);
-  const dir = tempDir('zkauth-daemon-');
+async function writeDaemonConfig(dir, opts) {
   const listenerPort = opts.listenerPort ?? await freePort();
   const socket = path.join(dir, 'verifyd.sock');
   const secretFile = path.join(dir, 'client_secret');
@@ -306,6 +301,21 @@ export async function startDaemon(opts = {}) {
   }
   const confFile = path.join(dir, 'zkauth.conf');
   fs.writeFileSync(confFile, iniText(sections), { mode: 0o644 });
+  return { listenerPort, socket, confFile };
+}
+
+/*
+ * Starts zkauth-verifyd with a fresh config directory.
+ * opts: issuer (required unless opts.config.provider sets everything),
+ *   listenerPort, flowTimeout, usersMap (text), clientSecret,
+ *   config: { section: { key: value|null } } merged over the defaults
+ *   (null removes a key), args: extra command line arguments.
+ * Returns { dir, socket, listenerPort, env, logs(), waitForLog(re), stop() }.
+ */
+export async function startDaemon(opts = {}) {
+  if (!fs.existsSync(DAEMON_BIN)) throw new Error(`${DAEMON_BIN} is missing: run make`);
+  const dir = tempDir('zkauth-daemon-');
+  const { listenerPort, socket, confFile } = await writeDaemonConfig(dir, opts);
 
   const env = {
     ...process.env,
@@ -468,8 +478,8 @@ export function loginOutcomeRe(user, result, reason) {
 
 /*
  * Runs `zkauth-verifyd --check-config -c FILE` on the config that
- * startDaemon would write for the same opts (same defaults, same
- * overrides: keep the two in step). Nothing is started or contacted.
+ * startDaemon would write for the same opts (both use writeDaemonConfig).
+ * Nothing is started or contacted.
  * Returns { code, output, unsupported }: unsupported is the feature the
  * daemon names in "<feature> is not supported by this version" (e.g.
  * "flow = device"), else null.
@@ -478,30 +488,7 @@ export async function checkDaemonConfig(opts = {}) {
   if (!fs.existsSync(DAEMON_BIN)) throw new Error(`${DAEMON_BIN} is missing: run make`);
   const dir = tempDir('zkauth-check-');
   try {
-    const listenerPort = opts.listenerPort ?? await freePort();
-    const secretFile = path.join(dir, 'client_secret');
-    const mapFile = path.join(dir, 'users.map');
-    fs.writeFileSync(secretFile, opts.clientSecret ?? CLIENT_SECRET, { mode: 0o600 });
-    fs.writeFileSync(mapFile, opts.usersMap ?? 'id-alice alice\nid-bob bob\n', { mode: 0o644 });
-    const sections = {
-      provider: {
-        profile: 'oidc',
-        issuer: opts.issuer,
-        client_id: CLIENT_ID,
-        client_secret_file: secretFile,
-        token_auth_method: 'client_secret_basic',
-        redirect_uri: `http://127.0.0.1:${listenerPort}/zkauth/callback`,
-        scopes: 'openid',
-      },
-      listener: { listen: `127.0.0.1:${listenerPort}` },
-      accounts: { map_file: mapFile },
-      daemon: { socket: path.join(dir, 'verifyd.sock'), flow_timeout: opts.flowTimeout ?? 120 },
-    };
-    for (const [name, keys] of Object.entries(opts.config ?? {})) {
-      sections[name] = { ...sections[name], ...keys };
-    }
-    const confFile = path.join(dir, 'zkauth.conf');
-    fs.writeFileSync(confFile, iniText(sections), { mode: 0o644 });
+    const { confFile } = await writeDaemonConfig(dir, opts);
     const env = {
       ...process.env,
       ...writeAccounts(dir),
