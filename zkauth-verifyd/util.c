@@ -121,7 +121,15 @@ fail:
 	return -1;
 }
 
-int zk_read_secret_file(const char *path, size_t max, char **out, size_t *len, char *err, size_t errlen)
+/*
+ * Opens and reads a file the daemon trusts: a regular file (no symbolic
+ * link for a secret), not larger than max. A secret must be ours or
+ * root's with no group or other permission; any other file must not be
+ * world-writable. *out is NUL-terminated and holds nothing past *len:
+ * wiping *len bytes (zk_freezero) clears a secret.
+ */
+static int read_trusted(const char *path, size_t max, bool secret, char **out, size_t *len,
+			char *err, size_t errlen)
 {
 	struct stat st;
 	char *buf = NULL;
@@ -129,9 +137,9 @@ int zk_read_secret_file(const char *path, size_t max, char **out, size_t *len, c
 	int fd = -1, r, rc = -1;
 	uid_t euid = geteuid();
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (secret ? O_NOFOLLOW : 0));
 	if (fd < 0) {
-		if (errno == ELOOP)
+		if (secret && errno == ELOOP)
 			seterr(err, errlen, "%s: is a symbolic link", path);
 		else
 			seterr(err, errlen, "%s: %s", path, strerror(errno));
@@ -145,77 +153,17 @@ int zk_read_secret_file(const char *path, size_t max, char **out, size_t *len, c
 		seterr(err, errlen, "%s: not a regular file", path);
 		goto out;
 	}
-	if (st.st_uid != euid && st.st_uid != 0) {
+	if (secret && st.st_uid != euid && st.st_uid != 0) {
 		seterr(err, errlen, "%s: owned by uid %u, expected %u or root", path,
 		       (unsigned)st.st_uid, (unsigned)euid);
 		goto out;
 	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+	if (secret && (st.st_mode & (S_IRWXG | S_IRWXO))) {
 		seterr(err, errlen, "%s: mode %04o gives access to group or others (use 0600)",
 		       path, (unsigned)(st.st_mode & 07777));
 		goto out;
 	}
-	if (st.st_size < 0 || (unsigned long long)st.st_size > max) {
-		seterr(err, errlen, "%s: larger than %zu bytes", path, max);
-		goto out;
-	}
-	r = read_capped(fd, max, &buf, &n);
-	if (r == -2) {
-		seterr(err, errlen, "%s: larger than %zu bytes", path, max);
-		goto out;
-	}
-	if (r != 0) {
-		seterr(err, errlen, "%s: read failed", path);
-		goto out;
-	}
-	if (n > 0 && buf[n - 1] == '\n') {
-		buf[--n] = '\0';
-		if (n > 0 && buf[n - 1] == '\r')
-			buf[--n] = '\0';
-	}
-	/* An empty secret or one cut short by a NUL would be used as a
-	 * different secret than the file holds: refuse both. */
-	if (n == 0) {
-		seterr(err, errlen, "%s: is empty", path);
-		goto out;
-	}
-	if (memchr(buf, '\0', n)) {
-		seterr(err, errlen, "%s: contains a NUL byte", path);
-		goto out;
-	}
-	*out = buf;
-	*len = n;
-	buf = NULL;
-	rc = 0;
-out:
-	if (buf)
-		zk_freezero(buf, max + 1);
-	if (fd >= 0)
-		close(fd);
-	return rc;
-}
-
-int zk_read_config_file(const char *path, size_t max, char **out, size_t *len, char *err, size_t errlen)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t n = 0;
-	int fd = -1, r, rc = -1;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (fstat(fd, &st) != 0) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		seterr(err, errlen, "%s: not a regular file", path);
-		goto out;
-	}
-	if (st.st_mode & S_IWOTH) {
+	if (!secret && (st.st_mode & S_IWOTH)) {
 		seterr(err, errlen, "%s: is world-writable", path);
 		goto out;
 	}
@@ -237,10 +185,40 @@ int zk_read_config_file(const char *path, size_t max, char **out, size_t *len, c
 	buf = NULL;
 	rc = 0;
 out:
-	free(buf);
+	if (buf)
+		zk_freezero(buf, max + 1);
 	if (fd >= 0)
 		close(fd);
 	return rc;
+}
+
+int zk_read_secret_file(const char *path, size_t max, char **out, size_t *len, char *err, size_t errlen)
+{
+	char *buf = NULL;
+	size_t n = 0;
+
+	if (read_trusted(path, max, true, &buf, &n, err, errlen) < 0)
+		return -1;
+	if (n > 0 && buf[n - 1] == '\n') {
+		buf[--n] = '\0';
+		if (n > 0 && buf[n - 1] == '\r')
+			buf[--n] = '\0';
+	}
+	/* An empty secret or one cut short by a NUL would be used as a
+	 * different secret than the file holds: refuse both. */
+	if (n == 0 || memchr(buf, '\0', n)) {
+		seterr(err, errlen, n == 0 ? "%s: is empty" : "%s: contains a NUL byte", path);
+		zk_freezero(buf, max + 1);
+		return -1;
+	}
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+int zk_read_config_file(const char *path, size_t max, char **out, size_t *len, char *err, size_t errlen)
+{
+	return read_trusted(path, max, false, out, len, err, errlen);
 }
 
 int zk_random(unsigned char *buf, size_t n)
