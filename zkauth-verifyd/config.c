@@ -91,6 +91,7 @@ static int parse_enum(const struct keyword *, const char *, void *, char *, size
 static int parse_uint(const struct keyword *, const char *, void *, char *, size_t);
 static int parse_algs(const struct keyword *, const char *, void *, char *, size_t);
 static int parse_scopes(const struct keyword *, const char *, void *, char *, size_t);
+static int parse_tokens(const struct keyword *, const char *, void *, char *, size_t);
 static int parse_listen(const struct keyword *, const char *, void *, char *, size_t);
 
 enum kw_id {
@@ -99,7 +100,7 @@ enum kw_id {
 	K_ALLOWED_ALGS, K_CLOCK_SKEW, K_CA_FILE, K_AUTHORIZATION_ENDPOINT,
 	K_TOKEN_ENDPOINT, K_JWKS_URI, K_DEVICE_AUTHORIZATION_ENDPOINT,
 	K_LISTEN, K_TLS_CERTIFICATE, K_TLS_PRIVATE_KEY, K_PUBLIC_URL,
-	K_MAP_FILE, K_REQUIRE_GROUPS,
+	K_MAP_FILE, K_REQUIRE_GROUPS, K_ACR_VALUES,
 	K_SOCKET, K_FLOW_TIMEOUT, K_MAX_PENDING, K_MAX_PENDING_PER_USER,
 	K_COUNT
 };
@@ -121,6 +122,7 @@ static const struct keyword keywords[K_COUNT] = {
 	[K_REDIRECT_URI] = { "redirect_uri", SEC_PROVIDER, parse_redirect, OFF(redirect_uri),
 			     0, 0, NULL },
 	[K_SCOPES] = { "scopes", SEC_PROVIDER, parse_scopes, OFF(scopes), 0, 0, NULL },
+	[K_ACR_VALUES] = { "acr_values", SEC_PROVIDER, parse_tokens, OFF(acr_values), 0, 0, NULL },
 	[K_ALLOWED_ALGS] = { "allowed_algs", SEC_PROVIDER, parse_algs, OFF(allowed_algs), 0, 0, NULL },
 	[K_CLOCK_SKEW] = { "clock_skew", SEC_PROVIDER, parse_uint, OFF(clock_skew), 0, 600, NULL },
 	[K_CA_FILE] = { "ca_file", SEC_PROVIDER, parse_path, OFF(ca_file), 0, 0, NULL },
@@ -154,7 +156,7 @@ static const size_t string_fields[] = {
 	OFF(authorization_endpoint), OFF(token_endpoint), OFF(jwks_uri),
 	OFF(device_authorization_endpoint), OFF(listen), OFF(tls_certificate),
 	OFF(tls_private_key), OFF(public_url), OFF(map_file), OFF(require_groups),
-	OFF(socket_path),
+	OFF(acr_values), OFF(socket_path),
 };
 
 #define ZKAUTH_AUTHORIZE "https://auth.zkauth.tech/api/oauth/authorize"
@@ -404,6 +406,23 @@ static int parse_scopes(const struct keyword *k, const char *val, void *field, c
 	out[used] = '\0';
 	*(char **)field = out;
 	return 0;
+}
+
+/* A space-separated list of printable tokens (acr_values), kept as written. */
+static int parse_tokens(const struct keyword *k, const char *val, void *field, char *why,
+			size_t whylen)
+{
+	const char *p;
+
+	for (p = val; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if ((c < 0x21 && c != ' ') || c > 0x7e || c == '"' || c == '\\') {
+			seterr(why, whylen, "must be printable ASCII words separated by spaces");
+			return -1;
+		}
+	}
+	return set_string(val, field, why, whylen);
 }
 
 static bool hostname_ok(const char *h, size_t n)

@@ -45,6 +45,7 @@ struct zk_config {
 	enum zk_flow flow;                    /* default code */
 	char *redirect_uri;
 	char *scopes;                         /* default "openid"; always contains openid */
+	char *acr_values;                     /* asked for, and the token's acr must be one */
 	unsigned allowed_algs;                /* default ZK_ALGS_DEFAULT */
 	unsigned clock_skew;                  /* default 60, 0..600 */
 	char *ca_file;

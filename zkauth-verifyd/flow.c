@@ -294,6 +294,8 @@ static int build_url(const struct login *l, char *buf, size_t cap)
 	    url_param(buf, cap, &len, "code_challenge", challenge) < 0 ||
 	    url_param(buf, cap, &len, "code_challenge_method", "S256") < 0)
 		goto out;
+	if (d->cfg.acr_values && url_param(buf, cap, &len, "acr_values", d->cfg.acr_values) < 0)
+		goto out;
 	if (l->max_age >= 0) {
 		snprintf(num, sizeof(num), "%lld", (long long)l->max_age);
 		if (url_param(buf, cap, &len, "max_age", num) < 0)

@@ -273,10 +273,13 @@ static const struct name header_names[H_COUNT] = {
 	NAME("alg"), NAME("kid"), NAME("typ"), NAME("crit"), NAME("enc"), NAME("cty"),
 };
 
-enum { C_ISS, C_AUD, C_EXP, C_NBF, C_IAT, C_SUB, C_NONCE, C_AZP, C_AUTH_TIME, C_GROUPS, C_COUNT };
+enum {
+	C_ISS, C_AUD, C_EXP, C_NBF, C_IAT, C_SUB, C_NONCE, C_AZP, C_AUTH_TIME, C_GROUPS, C_ACR,
+	C_COUNT
+};
 static const struct name claim_names[C_COUNT] = {
 	NAME("iss"), NAME("aud"), NAME("exp"), NAME("nbf"), NAME("iat"), NAME("sub"),
-	NAME("nonce"), NAME("azp"), NAME("auth_time"), NAME("groups"),
+	NAME("nonce"), NAME("azp"), NAME("auth_time"), NAME("groups"), NAME("acr"),
 };
 
 static int slot_of(const char *s, size_t n, const struct name *names, size_t count)
@@ -870,6 +873,11 @@ static int check_claims(const struct jval *v, const struct zk_jwt_expect *x,
 		if (r < 0 || x->now > c->auth_time + max_age + skew)
 			return ZK_E_AUTH_TIME;
 	}
+	if (x->acr_values != NULL) {
+		s = claim_str(&v[C_ACR]);
+		if (s == NULL || s->n == 0 || !wanted(x->acr_values, s->p, s->n))
+			return ZK_E_ACR;
+	}
 	return check_groups(v, x->require_groups);
 }
 
@@ -982,6 +990,7 @@ const char *zk_jwt_strerror(int err)
 		[ZK_E_AUTH_TIME] = "E_AUTH_TIME",
 		[ZK_E_INTERNAL] = "E_INTERNAL",
 		[ZK_E_GROUPS] = "E_GROUPS",
+		[ZK_E_ACR] = "E_ACR",
 	};
 
 	if (err < 0 || (size_t)err >= sizeof(names) / sizeof(names[0]) || names[err] == NULL)

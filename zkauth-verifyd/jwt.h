@@ -29,6 +29,7 @@ enum zk_jwt_err {
 	ZK_E_AUTH_TIME, /* missing or older than max_age */
 	ZK_E_INTERNAL,  /* allocation or library failure */
 	ZK_E_GROUPS,    /* require_groups: no listed group in the groups claim */
+	ZK_E_ACR,       /* acr_values: the acr claim is missing or not one of them */
 };
 
 struct zk_jwt_expect {
@@ -42,6 +43,8 @@ struct zk_jwt_expect {
 	const char *require_groups; /* space-separated names, one of which the
 				     * groups claim (string or array) must hold;
 				     * NULL: no requirement */
+	const char *acr_values;     /* space-separated; the acr claim must be one;
+				     * NULL: not checked */
 };
 
 struct zk_jwt_claims {

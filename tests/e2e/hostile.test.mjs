@@ -21,7 +21,7 @@ import fs from 'node:fs';
 import zlib from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 
-import { approve } from './browser.mjs';
+import { Browser, approve } from './browser.mjs';
 import {
   generateSigningKey, reply, reset, resignIdToken, rewriteIdToken, rewriteJson, signJwt,
   startEvilProxy, writePrivateJwks,
@@ -72,7 +72,7 @@ async function setup(t, daemonOpts = {}) {
   const daemon = await startDaemon({
     issuer: provider.issuer,
     ...daemonOpts,
-    config: { provider: proxy.endpoints, ...daemonOpts.config },
+    config: { ...daemonOpts.config, provider: { ...proxy.endpoints, ...daemonOpts.config?.provider } },
   });
   t.after(() => daemon.stop());
   return { proxy, daemon };
@@ -418,6 +418,45 @@ describe('require_groups', { concurrency: 1 }, () => {
       assert.doesNotMatch(result.output, SUCCESS);
       assert.match(result.output, /denied/);
       await daemon.waitForLog(loginOutcomeRe('alice', 'denied', 'E_GROUPS'));
+      await daemon.stop();
+    });
+  }
+});
+
+// [provider] acr_values: asked for on the authorization request, and the
+// token's acr must be one of them.
+describe('acr_values', { concurrency: 1 }, () => {
+  const withAcr = (acr) => claims((c) => {
+    if (acr === undefined) delete c.acr;
+    else c.acr = acr;
+  });
+  const daemonOpts = { config: { provider: { acr_values: 'urn:zk:mfa phr' } } };
+
+  test('acr_values on the request; a listed acr -> granted', async (t) => {
+    const { proxy, daemon } = await setup(t, daemonOpts);
+    proxy.set({ token: withAcr('phr') });
+    const pam = runPam({ daemon, user: 'alice' });
+    t.after(() => pam.kill());
+    const url = await pam.waitForUrl();
+    const go = await new Browser().request(`${url}/go`);
+    assert.equal(new URL(go.location).searchParams.get('acr_values'), 'urn:zk:mfa phr');
+    await approve(url, { login: 'id-alice' });
+    pam.pressEnter();
+    pam.endInput();
+    const result = await pam.result();
+    assert.equal(result.code, 0, `${result.output}\n--- daemon:\n${daemon.logs()}`);
+    await daemon.waitForLog(GRANTED);
+    await daemon.stop();
+  });
+
+  for (const [name, acr] of [['another acr', 'urn:zk:pwd'], ['no acr claim', undefined]]) {
+    test(`${name} -> denied (E_ACR)`, async (t) => {
+      const { proxy, daemon } = await setup(t, daemonOpts);
+      proxy.set({ token: withAcr(acr) });
+      const { result } = await loginOnce(daemon);
+      assert.notEqual(result.code, 0, result.output);
+      assert.doesNotMatch(result.output, SUCCESS);
+      await daemon.waitForLog(loginOutcomeRe('alice', 'denied', 'E_ACR'));
       await daemon.stop();
     });
   }

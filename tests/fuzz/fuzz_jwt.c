@@ -62,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fprintf(stderr, "fuzz_jwt: a token verified without the private key\n");
 		abort();
 	}
-	if (rc < ZK_JWT_OK || rc > ZK_E_GROUPS || memcmp(&out, &untouched, sizeof(out)) != 0) {
+	if (rc < ZK_JWT_OK || rc > ZK_E_ACR || memcmp(&out, &untouched, sizeof(out)) != 0) {
 		fprintf(stderr, "fuzz_jwt: rc %d, or *out written on failure\n", rc);
 		abort();
 	}

@@ -133,6 +133,7 @@ static void test_full(void **state)
 		"flow = device\n"
 		"redirect_uri = https://host.example.com:8443/zkauth/callback\n"
 		"scopes = openid profile\temail\n"
+		"acr_values = urn:mfa phr\n"
 		"allowed_algs = RS256 ES384  EdDSA\n"
 		"clock_skew = 0\n"
 		"ca_file = /etc/zkauth/ca.pem\n"
@@ -165,6 +166,7 @@ static void test_full(void **state)
 	assert_int_equal(c.flow, ZK_FLOW_DEVICE);
 	assert_string_equal(c.redirect_uri, "https://host.example.com:8443/zkauth/callback");
 	assert_string_equal(c.scopes, "openid profile email");
+	assert_string_equal(c.acr_values, "urn:mfa phr");
 	assert_int_equal(c.allowed_algs, ZK_ALG_RS256 | ZK_ALG_ES384 | ZK_ALG_EDDSA);
 	assert_int_equal(c.clock_skew, 0);
 	assert_string_equal(c.ca_file, "/etc/zkauth/ca.pem");
@@ -399,6 +401,8 @@ static void test_value_errors(void **state)
 		{ "allowed_algs =\n", "allowed_algs", "at least one" },
 		{ "allowed_algs =     # nothing\n", "allowed_algs", "at least one" },
 		{ "scopes = openid \"email\"\n", "scopes", "scope" },
+		{ "acr_values = ph\xc3\xa9\n", "acr_values", "printable" },
+		{ "acr_values = \"phr\"\n", "acr_values", "printable" },
 		{ "scopes = openid a\\b\n", "scopes", "scope" },
 		{ "scopes = openid \xc3\xa9\n", "scopes", "scope" },
 		{ "token_endpoint = http://idp.example.com/token\n", "token_endpoint", "https" },

@@ -1451,6 +1451,24 @@ static void test_groups(void **state)
 	assert_string_equal(zk_jwt_strerror(ZK_E_GROUPS), "E_GROUPS");
 }
 
+static void test_acr(void **state)
+{
+	(void)state;
+	/* Not configured: acr is not looked at. */
+	assert_rc(sv_claims(claims(NULL, "\"acr\":7")), ZK_JWT_OK);
+	F->x.acr_values = "urn:mfa  phr";
+	assert_rc(sv_claims(claims(NULL, "\"acr\":\"phr\"")), ZK_JWT_OK);
+	assert_rc(sv_claims(claims(NULL, "\"acr\":\"urn:mfa\"")), ZK_JWT_OK);
+	assert_rc(sv_claims(claims(NULL, "\"acr\":\"urn:mf\"")), ZK_E_ACR);
+	assert_rc(sv_claims(claims(NULL, "\"acr\":\"0\"")), ZK_E_ACR);
+	assert_rc(sv_claims(claims(NULL, "\"acr\":\"\"")), ZK_E_ACR);
+	assert_rc(sv_claims(claims(NULL, "\"acr\":[\"phr\"]")), ZK_E_ACR);
+	assert_rc(sv_claims(claims(NULL, "\"acr\":\"phr\\u0000\"")), ZK_E_ACR);
+	assert_rc(sv_claims(claims(NULL, NULL)), ZK_E_ACR);
+	F->x.acr_values = NULL;
+	assert_string_equal(zk_jwt_strerror(ZK_E_ACR), "E_ACR");
+}
+
 static void test_auth_time(void **state)
 {
 	char extra[64];
@@ -1557,7 +1575,7 @@ static void test_strerror(void **state)
 	assert_string_equal(zk_jwt_strerror(ZK_E_INTERNAL), "E_INTERNAL");
 	assert_string_equal(zk_jwt_strerror(-1), "E_UNKNOWN");
 	assert_string_equal(zk_jwt_strerror(ZK_E_GROUPS), "E_GROUPS");
-	assert_string_equal(zk_jwt_strerror(ZK_E_GROUPS + 1), "E_UNKNOWN");
+	assert_string_equal(zk_jwt_strerror(ZK_E_ACR + 1), "E_UNKNOWN");
 }
 
 static void test_alg_names(void **state)
@@ -1632,6 +1650,7 @@ int main(void)
 		T(test_sub),
 		T(test_nonce),
 		T(test_groups),
+		T(test_acr),
 		T(test_auth_time),
 		T(test_claim_order),
 		T(test_out_untouched_on_failure),
