@@ -31,7 +31,20 @@ int zkp_parse_uint(const char *s, unsigned long min, unsigned long max, unsigned
 	return 0;
 }
 
-enum arg_key { A_SOCKET, A_TIMEOUT, A_QR, A_MAX_AGE, A_DEBUG };
+enum arg_key { A_SOCKET, A_TIMEOUT, A_QR, A_MAX_AGE, A_DAEMON_USER, A_DEBUG };
+
+static bool user_name_ok(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (n == 0 || n > ZKP_DAEMON_USER_MAX || s[0] == '-')
+		return false;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '.' || s[i] == '-'))
+			return false;
+	return true;
+}
 
 static const struct {
 	const char *name;   /* with '=' when the argument takes a value */
@@ -41,6 +54,7 @@ static const struct {
 	{ "timeout=", A_TIMEOUT },
 	{ "qr=", A_QR },
 	{ "max_age=", A_MAX_AGE },
+	{ "daemon_user=", A_DAEMON_USER },
 	{ "debug", A_DEBUG },
 };
 
@@ -101,6 +115,11 @@ static const char *apply(struct zkp_args *a, const char *arg)
 			}
 		}
 		return "qr must be auto, utf8, ascii or off";
+	case A_DAEMON_USER:
+		if (!user_name_ok(val))
+			return "daemon_user must be a user name of at most 32 letters, digits, '_', '.' or '-'";
+		a->daemon_user = val;
+		return NULL;
 	case A_DEBUG:
 		a->debug = true;
 		return NULL;
@@ -116,6 +135,7 @@ int zkp_args_parse(int argc, const char **argv, struct zkp_args *out, int *bad, 
 		.qr = ZKP_QR_AUTO,
 		.has_max_age = false,
 		.max_age = 0,
+		.daemon_user = ZKP_DEFAULT_DAEMON_USER,
 		.debug = false,
 	};
 	int i;

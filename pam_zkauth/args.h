@@ -1,5 +1,6 @@
 /* Module arguments: `socket=PATH timeout=SECONDS qr=auto|utf8|ascii|off
- * max_age=SECONDS debug`, parsed into a struct through one table. */
+ * max_age=SECONDS daemon_user=NAME debug`, parsed into a struct through
+ * one table. */
 #ifndef ZKP_ARGS_H
 #define ZKP_ARGS_H
 
@@ -13,6 +14,10 @@
 #define ZKP_TIMEOUT_MIN     1u
 #define ZKP_TIMEOUT_MAX     3600u
 #define ZKP_MAX_AGE_MAX     86400u
+/* The account the daemon runs as (besides root); its uid is the only
+ * other one trusted at the other end of the socket. */
+#define ZKP_DEFAULT_DAEMON_USER "zkauth"
+#define ZKP_DAEMON_USER_MAX 32u
 
 struct zkp_args {
 	const char *socket_path; /* points into argv or at the default */
@@ -20,6 +25,7 @@ struct zkp_args {
 	enum zkp_qr_mode qr;
 	bool has_max_age;        /* max_age= given (0 is valid: re-authenticate now) */
 	uint32_t max_age;
+	const char *daemon_user; /* points into argv or at the default */
 	bool debug;
 };
 

@@ -2,6 +2,7 @@
 #include "client.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -88,8 +89,33 @@ static int check_path(const char *path, uid_t *sock_uid, uid_t *dir_uid, char *e
 			 dir, (unsigned int)dst.st_uid, (unsigned int)st.st_uid);
 		return -1;
 	}
-	*sock_uid = st.st_uid;
 	*dir_uid = dst.st_uid;
+	/* Every directory above must be just as safe: whoever can rename one
+	 * of them can put another socket at this path. A sticky directory
+	 * (/tmp) is safe to pass through: others cannot rename what is ours. */
+	while (strcmp(dir, "/") != 0) {
+		char *up = strrchr(dir, '/');
+
+		if (up == dir)
+			up[1] = '\0';
+		else
+			*up = '\0';
+		if (stat(dir, &dst) < 0 || !S_ISDIR(dst.st_mode)) {
+			snprintf(err, errlen, "\"%s\" above the socket is not a directory", dir);
+			return -1;
+		}
+		if (dst.st_uid != 0 && dst.st_uid != st.st_uid) {
+			snprintf(err, errlen, "\"%s\" above the socket is owned by uid %u, not root",
+				 dir, (unsigned int)dst.st_uid);
+			return -1;
+		}
+		if ((dst.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (dst.st_mode & S_ISVTX) == 0) {
+			snprintf(err, errlen, "\"%s\" above the socket is group/world writable (mode %04o)",
+				 dir, (unsigned int)(dst.st_mode & 07777));
+			return -1;
+		}
+	}
+	*sock_uid = st.st_uid;
 	return 0;
 }
 
@@ -130,7 +156,21 @@ static int connect_bounded(int fd, const struct sockaddr_un *sa)
 	}
 }
 
-int zkp_client_connect(const char *path, uid_t *peer_uid, char *err, size_t errlen)
+/* The daemon runs as root or as daemon_user: no other uid is trusted at
+ * the other end, wherever the socket is. */
+static bool trusted_uid(uid_t uid, const char *daemon_user)
+{
+	struct passwd pw, *res = NULL;
+	char buf[1024];
+
+	if (uid == 0)
+		return true;
+	return getpwnam_r(daemon_user, &pw, buf, sizeof(buf), &res) == 0 && res != NULL &&
+	       pw.pw_uid == uid;
+}
+
+int zkp_client_connect(const char *path, const char *daemon_user, uid_t *peer_uid, char *err,
+		       size_t errlen)
 {
 	struct sockaddr_un sa;
 	struct ucred cred;
@@ -160,6 +200,11 @@ int zkp_client_connect(const char *path, uid_t *peer_uid, char *err, size_t errl
 	if (cred.uid != sock_uid || (cred.uid != 0 && cred.uid != dir_uid)) {
 		snprintf(err, errlen, "daemon on \"%s\" runs as uid %u, but the socket belongs to uid %u",
 			 path, (unsigned int)cred.uid, (unsigned int)sock_uid);
+		goto fail;
+	}
+	if (!trusted_uid(cred.uid, daemon_user)) {
+		snprintf(err, errlen, "daemon on \"%s\" runs as uid %u, neither root nor %s",
+			 path, (unsigned int)cred.uid, daemon_user);
 		goto fail;
 	}
 	*peer_uid = cred.uid;

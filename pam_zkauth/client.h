@@ -34,7 +34,8 @@ enum zkp_io {
  * the directory's owner. Returns a CLOEXEC, non-blocking descriptor and
  * sets *peer_uid, or returns -1 with the reason for the admin in err.
  */
-int zkp_client_connect(const char *path, uid_t *peer_uid, char *err, size_t errlen);
+int zkp_client_connect(const char *path, const char *daemon_user, uid_t *peer_uid, char *err,
+		       size_t errlen);
 
 /* Writes a whole frame within timeout_ms (MSG_NOSIGNAL). enum zkp_io. */
 int zkp_client_send(int fd, const uint8_t *frame, size_t len, int timeout_ms);

@@ -142,6 +142,9 @@ int zkp_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 
 	memset(&start, 0, sizeof(start));
 	memset(&paste, 0, sizeof(paste));
+	/* A new attempt on this handle: an earlier approval no longer counts
+	 * for the account phase, whatever this one ends in. */
+	(void)pam_set_data(pamh, ZKP_DATA_APPROVED, NULL, NULL);
 	if (zkp_args_parse(argc, argv, &args, &bad, &why) < 0) {
 		zkp_sanitize(arg, sizeof(arg), argv[bad] ? argv[bad] : "(null)");
 		snprintf(detail, sizeof(detail), "argument \"%s\": %s", arg, why);
@@ -164,6 +167,10 @@ int zkp_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 		goto out;
 	}
 	memcpy(start.user, user, strlen(user) + 1);
+	/* From here on our copy: libpam's string may change or go away while
+	 * the application runs the conversation. */
+	user = start.user;
+	rep.user = user;
 	if (get_str_item(pamh, PAM_SERVICE, start.service, ZK_MAX_SERVICE) < 0 ||
 	    get_str_item(pamh, PAM_RHOST, start.rhost, ZK_MAX_RHOST) < 0 ||
 	    get_str_item(pamh, PAM_TTY, start.tty, ZK_MAX_TTY) < 0) {
@@ -183,7 +190,7 @@ int zkp_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 		pam_syslog(pamh, LOG_DEBUG, "socket=%s timeout=%u qr=%s max_age=none",
 			   args.socket_path, args.timeout, qr_name(args.qr));
 
-	fd = zkp_client_connect(args.socket_path, &peer_uid, detail, sizeof(detail));
+	fd = zkp_client_connect(args.socket_path, args.daemon_user, &peer_uid, detail, sizeof(detail));
 	if (fd < 0) {
 		outcome = ZKP_O_UNAVAIL;
 		goto out;

@@ -24,13 +24,15 @@ static void test_defaults(void **state)
 	assert_int_equal(a.qr, ZKP_QR_AUTO);
 	assert_false(a.has_max_age);
 	assert_false(a.debug);
+	assert_string_equal(a.daemon_user, "zkauth");
 	assert_int_equal(bad, -1);
 	assert_null(why);
 }
 
 static void test_all_arguments(void **state)
 {
-	const char *argv[] = { "socket=/tmp/zk/s.sock", "timeout=42", "qr=ascii", "max_age=0", "debug" };
+	const char *argv[] = { "socket=/tmp/zk/s.sock", "timeout=42", "qr=ascii", "max_age=0",
+			       "daemon_user=_zk-auth.d", "debug" };
 	struct zkp_args a;
 	int bad;
 	const char *why;
@@ -41,6 +43,7 @@ static void test_all_arguments(void **state)
 	assert_int_equal(a.qr, ZKP_QR_ASCII);
 	assert_true(a.has_max_age);
 	assert_int_equal(a.max_age, 0);
+	assert_string_equal(a.daemon_user, "_zk-auth.d");
 	assert_true(a.debug);
 }
 
@@ -126,6 +129,8 @@ static void test_unknown_and_malformed(void **state)
 	static const char *const bad_args[] = {
 		"bogus", "debug=1", "socket", "timeout", "Timeout=5", "QR=utf8", "qr=UTF8",
 		"qr=", "qr=utf-8", "", "socket=", "socket=relative/path", " debug", "max_age",
+		"daemon_user=", "daemon_user=-x", "daemon_user=a b", "daemon_user=ro:ot",
+		"daemon_user=abcdefghijklmnopqrstuvwxyz0123456",
 		"socket=/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
 	};
 	struct zkp_args a, before;

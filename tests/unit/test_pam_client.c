@@ -905,14 +905,55 @@ static void test_ownership_rules(void **state)
 	unlink(fx->sock);
 	log_clear(&fx->log);
 
-	/* the same with the directory owned by nobody too: accepted */
-	sc = base_script();
-	sc.waits[sc.n_waits++] = verdict(ZK_R_OK, "alice");
+	/* the same with the directory owned by nobody too: still refused, the
+	 * daemon is neither root nor daemon_user (zkauth)... */
 	assert_int_equal(chown(fx->dir, 65534, (gid_t)-1), 0);
 	spawn_as(fx, &sc, 65534, 65534);
-	assert_int_equal(run(fx, DIRECT, "alice", 0, "socket=%s"), PAM_SUCCESS);
+	assert_int_equal(run(fx, DIRECT, "alice", 0, "socket=%s"), PAM_AUTHINFO_UNAVAIL);
+	{
+		int st;
+
+		assert_int_equal(waitpid(fx->child, &st, 0), fx->child);
+		fx->child = -1;
+		assert_int_equal(WEXITSTATUS(st), C_NO_START);
+	}
+	unlink(fx->sock);
+	log_clear(&fx->log);
+
+	/* ...and accepted when nobody is the configured daemon_user */
+	sc = base_script();
+	sc.waits[sc.n_waits++] = verdict(ZK_R_OK, "alice");
+	spawn_as(fx, &sc, 65534, 65534);
+	assert_int_equal(run(fx, DIRECT, "alice", 0, "socket=%s daemon_user=nobody"), PAM_SUCCESS);
 	reap(fx);
 	assert_int_equal(chown(fx->dir, 0, (gid_t)-1), 0);
+}
+
+/* A directory above the socket's that others may write (and is not
+ * sticky) lets them swap the socket's directory: refused before connect. */
+static void test_unsafe_ancestor(void **state)
+{
+	struct fx *fx = *state;
+	char sub[128], sock[160];
+	int lfd;
+
+	snprintf(sub, sizeof(sub), "%s/run", fx->dir);
+	snprintf(sock, sizeof(sock), "%s/verifyd.sock", sub);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	lfd = bound_socket(sock);
+	assert_int_equal(listen(lfd, 8), 0);
+	assert_int_equal(chmod(fx->dir, 0777), 0);
+	snprintf(fx->sock, sizeof(fx->sock), "%s", sock);
+	assert_int_equal(run(fx, DIRECT, "alice", 0, "socket=%s"), PAM_AUTHINFO_UNAVAIL);
+	{
+		struct pollfd p = { .fd = lfd, .events = POLLIN };
+
+		assert_int_equal(poll(&p, 1, 100), 0); /* nobody connected */
+	}
+	assert_int_equal(chmod(fx->dir, 0700), 0);
+	close(lfd);
+	unlink(sock);
+	rmdir(sub);
 }
 
 static void test_timeout(void **state)
@@ -1039,6 +1080,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_success, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_paste_sent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unsafe_ancestor, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blank_answer_sends_no_paste, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_success_through_module, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending_then_ok, setup, teardown),
