@@ -87,6 +87,8 @@ unsigned flow_pending_for(const struct zkd *d, const char *user);
 
 /* ipc.c */
 int ipc_listen(struct zkd *d);
+/* Accept error callback for both listeners: pauses accepting for 1 s. */
+void zkd_accept_error(struct evconnlistener *lst, void *arg);
 void ipc_close(struct zkd *d);
 void ipc_send_challenge(struct ipc_conn *c, const struct zk_challenge *m);
 /* Binds a started login to its connection; refuses a START. */

@@ -32,6 +32,7 @@ struct ipc_conn {
 	enum conn_state state;
 	struct login *login;
 	struct event *wait_timer;   /* armed while a WAIT is held */
+	struct event *hello_timer;  /* START must come within IPC_HELLO_TIMEOUT, in all */
 	bool waiting;
 	struct ipc_conn *next, *prev;
 };
@@ -44,6 +45,8 @@ static void conn_free(struct ipc_conn *c)
 		flow_conn_closed(c->d, c->login);
 	if (c->wait_timer)
 		event_free(c->wait_timer);
+	if (c->hello_timer)
+		event_free(c->hello_timer);
 	if (c->bev)
 		bufferevent_free(c->bev);
 	if (c->prev)
@@ -100,6 +103,10 @@ static void deliver(struct ipc_conn *c)
 	if (c->wait_timer)
 		event_del(c->wait_timer);
 	c->waiting = false;
+	/* A final verdict ends the conversation: close once it is written, so
+	 * that finished logins hold no connection. */
+	if (r != ZK_R_PENDING)
+		c->state = C_DONE;
 	send_verdict(c, r, user);
 }
 
@@ -128,7 +135,7 @@ static void handle_frame(struct ipc_conn *c, uint8_t type, const uint8_t *body, 
 			return;
 		}
 		c->state = C_STARTED;
-		bufferevent_set_timeouts(c->bev, NULL, NULL);
+		evtimer_del(c->hello_timer);
 		flow_start(c->d, c, &m, c->uid);
 		return;
 	}
@@ -182,6 +189,13 @@ static void conn_read(struct bufferevent *bev, void *arg)
 
 	while (c->state != C_DONE && evbuffer_get_length(in) > 0) {
 		size_t avail = evbuffer_get_length(in);
+
+		/* A peer that sends but does not read: stop reading until our
+		 * answers are gone (conn_written), so nothing piles up. */
+		if (evbuffer_get_length(bufferevent_get_output(bev)) > 2 * ZK_MAX_FRAME) {
+			bufferevent_disable(bev, EV_READ);
+			break;
+		}
 		uint8_t type;
 		uint32_t blen;
 
@@ -204,12 +218,39 @@ static void conn_read(struct bufferevent *bev, void *arg)
 	zk_wipe(frame, sizeof(frame)); /* a PASTE frame holds a code */
 }
 
+static void conn_read(struct bufferevent *bev, void *arg);
+
 static void conn_written(struct bufferevent *bev, void *arg)
 {
 	struct ipc_conn *c = arg;
 
-	if (c->state == C_DONE)
+	if (c->state == C_DONE) {
 		conn_free(c);
+		return;
+	}
+	if (!(bufferevent_get_enabled(bev) & EV_READ)) {
+		bufferevent_enable(bev, EV_READ);
+		conn_read(bev, c); /* frames may wait in the input buffer */
+	}
+}
+
+static void hello_expired(evutil_socket_t fd, short what, void *arg)
+{
+	struct ipc_conn *c = arg;
+
+	zk_log(LOG_INFO, "ipc: uid %u sent no START in %d s", (unsigned)c->uid, IPC_HELLO_TIMEOUT);
+	conn_free(c);
+}
+
+static unsigned conns_of(const struct zkd *d, uid_t uid)
+{
+	const struct ipc_conn *c;
+	unsigned n = 0;
+
+	for (c = d->conns; c; c = c->next)
+		if (c->uid == uid)
+			n++;
+	return n;
 }
 
 static void conn_event(struct bufferevent *bev, short what, void *arg)
@@ -241,6 +282,13 @@ static void on_accept(struct evconnlistener *lst, evutil_socket_t fd, struct soc
 		close(fd);
 		return;
 	}
+	/* Anyone but root may hold only as many connections as it may have
+	 * logins, and one more: no local user can crowd out the others. */
+	if (cred.uid != 0 && conns_of(d, cred.uid) > d->cfg.max_pending_per_user) {
+		zk_log(LOG_WARNING, "ipc: uid %u holds too many connections", (unsigned)cred.uid);
+		close(fd);
+		return;
+	}
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		close(fd);
@@ -261,7 +309,11 @@ static void on_accept(struct evconnlistener *lst, evutil_socket_t fd, struct soc
 	d->conns = c;
 	bufferevent_setcb(c->bev, conn_read, conn_written, conn_event, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, ZK_MAX_FRAME * 2);
-	bufferevent_set_timeouts(c->bev, &hello, NULL);
+	c->hello_timer = evtimer_new(d->base, hello_expired, c);
+	if (c->hello_timer == NULL || evtimer_add(c->hello_timer, &hello) < 0) {
+		conn_free(c);
+		return;
+	}
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
@@ -273,6 +325,25 @@ void ipc_bind_login(struct ipc_conn *c, struct login *l)
 void ipc_refuse(struct ipc_conn *c, uint32_t result)
 {
 	refuse(c, result);
+}
+
+static void accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	evconnlistener_enable(arg);
+}
+
+/* Out of descriptors (or another accept error): pause accepting for a
+ * second instead of spinning on the same error. Shared with listener.c. */
+void zkd_accept_error(struct evconnlistener *lst, void *arg)
+{
+	struct event_base *base = evconnlistener_get_base(lst);
+	struct timeval one = { 1, 0 };
+	int err = EVUTIL_SOCKET_ERROR();
+
+	zk_log(LOG_ERR, "accept: %s; pausing for a second", evutil_socket_error_to_string(err));
+	evconnlistener_disable(lst);
+	if (event_base_once(base, -1, EV_TIMEOUT, accept_resume, lst, &one) < 0)
+		evconnlistener_enable(lst);
 }
 
 int ipc_listen(struct zkd *d)
@@ -315,6 +386,7 @@ int ipc_listen(struct zkd *d)
 				    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 64, fd);
 	if (d->ipc == NULL)
 		goto fail;
+	evconnlistener_set_error_cb(d->ipc, zkd_accept_error);
 	return 0;
 fail:
 	zk_log(LOG_ERR, "cannot listen on %s: %s", path, strerror(errno));

@@ -17,6 +17,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <event2/http.h>
+#include <event2/listener.h>
 #include <event2/keyvalq_struct.h>
 #include <sys/queue.h>
 
@@ -122,6 +123,15 @@ static void on_request(struct evhttp_request *req, void *arg)
 	flow_callback(d, req, evhttp_find_header(&params, "state"),
 		      evhttp_find_header(&params, "code"), evhttp_find_header(&params, "error"),
 		      evhttp_find_header(&params, "iss"));
+	/* The parsed copies hold the code: wipe before libevent frees them. */
+	{
+		struct evkeyval *kv;
+
+		TAILQ_FOREACH(kv, &params, next) {
+			zk_wipe(kv->key, strlen(kv->key));
+			zk_wipe(kv->value, strlen(kv->value));
+		}
+	}
 	evhttp_clear_headers(&params);
 }
 
@@ -247,6 +257,7 @@ out:
 
 int listener_start(struct zkd *d)
 {
+	struct evhttp_bound_socket *handle;
 	char host[256];
 	unsigned short port;
 	bool https = strncmp(d->cfg.redirect_uri, "https://", 8) == 0;
@@ -280,12 +291,14 @@ int listener_start(struct zkd *d)
 	evhttp_set_gencb(d->listener, on_request, d);
 	if (d->tls)
 		evhttp_set_bevcb(d->listener, tls_bev, d);
-	if (evhttp_bind_socket(d->listener, host, port) != 0) {
+	handle = evhttp_bind_socket_with_handle(d->listener, host, port);
+	if (handle == NULL) {
 		zk_log(LOG_ERR, "cannot listen on %s", d->cfg.listen);
 		evhttp_free(d->listener);
 		d->listener = NULL;
 		return -1;
 	}
+	evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(handle), zkd_accept_error);
 	d->listener_port = port;
 	return 0;
 }

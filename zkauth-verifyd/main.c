@@ -201,6 +201,14 @@ done:
 	notify("READY=1");
 }
 
+/* libevent's own warnings go where ours go. */
+static void libevent_log(int severity, const char *msg)
+{
+	zk_log(severity >= EVENT_LOG_ERR ? LOG_ERR : severity == EVENT_LOG_WARN ? LOG_WARNING
+										 : LOG_DEBUG,
+	       "libevent: %s", msg);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct zkd *d = arg;
@@ -303,6 +311,7 @@ int main(int argc, char **argv)
 
 	/* A module that goes away mid-write must not kill us. */
 	signal(SIGPIPE, SIG_IGN);
+	event_set_log_callback(libevent_log);
 	d.base = event_base_new();
 	if (d.base == NULL)
 		goto out;

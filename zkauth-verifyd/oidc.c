@@ -497,6 +497,19 @@ static struct zk_http_call *post_form(struct zkd *d, const char *url, char *form
 	return call;
 }
 
+/* cJSON grows a printed buffer with realloc and leaves the old copies
+ * unwiped: print secrets into one buffer of ours instead. */
+static char *print_wiped(cJSON *o)
+{
+	char *buf = calloc(1, FORM_MAX);
+
+	if (buf && !cJSON_PrintPreallocated(o, buf, (int)FORM_MAX, 0)) {
+		zk_freezero(buf, FORM_MAX);
+		buf = NULL;
+	}
+	return buf;
+}
+
 static char *json_body(const struct zkd *d, const char *code, const char *verifier)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -508,7 +521,7 @@ static char *json_body(const struct zkd *d, const char *code, const char *verifi
 	    cJSON_AddStringToObject(o, "client_id", d->cfg.client_id) &&
 	    cJSON_AddStringToObject(o, "client_secret", d->client_secret ? d->client_secret : "") &&
 	    cJSON_AddStringToObject(o, "code_verifier", verifier))
-		s = cJSON_PrintUnformatted(o);
+		s = print_wiped(o);
 	if (o) {
 		cJSON *it;
 
@@ -526,7 +539,7 @@ static char *broker_body(const char *code, const char *state)
 
 	if (o && cJSON_AddStringToObject(o, "code", code) &&
 	    cJSON_AddStringToObject(o, "state", state))
-		s = cJSON_PrintUnformatted(o);
+		s = print_wiped(o);
 	json_free_wiped(o);
 	return s;
 }
@@ -889,8 +902,12 @@ void provider_reset(struct zkd *d)
 		exchange_end(w, ZK_R_PROVIDER, "provider_reloaded", NULL);
 	}
 	provider_free(d);
-	if (provider_init(d) < 0)
+	if (provider_init(d) < 0) {
 		zk_log(LOG_ERR, "reload: the provider cannot be set up");
+		flow_provider_ready(d, false);
+	} else if (d->prov.ready) {
+		flow_provider_ready(d, true); /* no discovery needed: go on now */
+	}
 }
 
 void provider_free(struct zkd *d)

@@ -4,10 +4,11 @@
 //   max_pending_per_user and max_pending refuse logins beyond them.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 
 import { Browser, approve } from './browser.mjs';
-import { runPam, startDaemon, startProvider } from './lib.mjs';
+import { runPam, sleep, startDaemon, startProvider } from './lib.mjs';
 
 const SUCCESS = /successfully authenticated/;
 
@@ -104,5 +105,81 @@ describe('limits on pending logins', () => {
     await daemon.waitForLog(/login user="alice" .*result=cancelled/);
     const again = pamFor(t, { daemon, user: 'bob' });
     await again.waitForUrl();
+  });
+});
+
+// The module socket under abuse by a local user (a script speaking the
+// wire protocol of include/zkauth_proto.h directly).
+function frame(type, body) {
+  const h = Buffer.alloc(8);
+  h.write('ZK', 0, 'latin1');
+  h[2] = 1;
+  h[3] = type;
+  h.writeUInt32BE(body.length, 4);
+  return Buffer.concat([h, body]);
+}
+const str = (s) => {
+  const b = Buffer.from(s);
+  const l = Buffer.alloc(2);
+  l.writeUInt16BE(b.length);
+  return Buffer.concat([l, b]);
+};
+const u32 = (n) => { const b = Buffer.alloc(4); b.writeUInt32BE(n); return b; };
+const START = (user) => frame(1, Buffer.concat([str(user), str('abuse'), str(''), str(''), u32(0xffffffff), u32(0)]));
+const WAIT0 = frame(3, u32(0));
+
+// A child as another uid that opens n connections, says START for its own
+// user on each, and keeps them; prints how many the daemon left open.
+const HOLDER = `
+const net = require('node:net');
+const [sock, n, start] = [process.argv[1], Number(process.argv[2]), Buffer.from(process.argv[3], 'hex')];
+let open = 0;
+for (let i = 0; i < n; i++) {
+  const c = net.createConnection(sock, () => { open++; c.write(start); });
+  c.on('error', () => {});
+  c.on('close', () => { open--; });
+}
+setTimeout(() => { console.log('open ' + open); }, 1500);
+setTimeout(() => process.exit(0), 6000);
+`;
+
+describe('the module socket under abuse', () => {
+  test('a local user cannot hold more connections than its own logins allow', async (t) => {
+    const daemon = await daemonFor(t);
+    const { spawn } = await import('node:child_process');
+    const bob = 20002;
+    const child = spawn('setpriv', [`--reuid=${bob}`, `--regid=${bob}`, '--clear-groups', process.execPath,
+      '-e', HOLDER, daemon.socket, '20', START('bob').toString('hex')],
+    { env: { ...process.env, ...daemon.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    t.after(() => child.kill('SIGKILL'));
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    await new Promise((resolve) => { const i = setInterval(() => { if (/open \d+/.test(out)) { clearInterval(i); resolve(); } }, 50); });
+    const open = Number(out.match(/open (\d+)/)[1]);
+    assert.ok(open <= 4, `bob kept ${open} connections (max_pending_per_user 3, +1)`);
+    // root (sshd) is still served
+    const pam = pamFor(t, { daemon, user: 'alice' });
+    await pam.waitForUrl();
+  });
+
+  test('a peer that floods WAIT and never reads does not grow the daemon', async (t) => {
+    const daemon = await daemonFor(t);
+    const net = await import('node:net');
+    const c = net.createConnection(daemon.socket);
+    c.on('error', () => {}); // the daemon may stop before our writes are out
+    await new Promise((resolve) => c.once('connect', resolve));
+    c.pause(); // never read
+    const rssOf = () => Number(fs.readFileSync(`/proc/${daemon.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]);
+    c.write(START('alice'));
+    await sleep(300);
+    const before = rssOf();
+    // 80 MiB of WAIT frames: answered without backpressure, the verdicts
+    // queued for a peer that never reads would add about 95 MiB.
+    const burst = Buffer.concat(Array(4096).fill(WAIT0));
+    for (let i = 0; i < 1700; i++) c.write(burst);
+    await sleep(3000);
+    const grown = rssOf() - before;
+    c.destroy();
+    assert.ok(grown < 32 * 1024, `daemon resident memory grew by ${grown} KiB`);
   });
 });
