@@ -235,6 +235,29 @@ static void exchange_free(struct exchange *x)
 	zk_freezero(x, sizeof(*x));
 }
 
+/*
+ * A new exchange for cb, or NULL after cb has been told at once: with
+ * (result, reason) when the provider cannot serve it (!usable), or
+ * ZK_R_INTERNAL when memory ran out.
+ */
+static struct exchange *exchange_new(struct zkd *d, bool usable, uint32_t result,
+				     const char *reason, token_cb cb, void *arg)
+{
+	struct exchange *x = usable ? calloc(1, sizeof(*x)) : NULL;
+
+	if (x == NULL) {
+		struct token_result r = { .result = usable ? ZK_R_INTERNAL : result,
+					  .reason = usable ? "nomem" : reason };
+
+		cb(arg, &r);
+		return NULL;
+	}
+	x->d = d;
+	x->cb = cb;
+	x->arg = arg;
+	return x;
+}
+
 static void exchange_end(struct exchange *x, uint32_t result, const char *reason, const char *sub)
 {
 	struct token_result r;
@@ -592,20 +615,13 @@ fail:
 
 struct exchange *provider_broker_start(struct zkd *d, broker_cb started, token_cb cb, void *arg)
 {
-	struct exchange *x = calloc(1, sizeof(*x));
+	struct exchange *x = exchange_new(d, d->api_key != NULL, ZK_R_INTERNAL,
+					  "broker_unavailable", cb, arg);
 	struct zk_http_req req = { 0 };
 
-	if (x == NULL || d->api_key == NULL) {
-		struct token_result r = { .result = ZK_R_INTERNAL, .reason = "broker_unavailable" };
-
-		free(x);
-		cb(arg, &r);
+	if (x == NULL)
 		return NULL;
-	}
-	x->d = d;
-	x->cb = cb;
 	x->broker_started = started;
-	x->arg = arg;
 	req.method = "GET";
 	req.url = d->prov.authorization_endpoint;
 	req.accept = "application/json";
@@ -624,24 +640,16 @@ struct exchange *provider_exchange(struct zkd *d, const char *code, const char *
 				   const char *verifier, const char *nonce, int64_t max_age,
 				   token_cb cb, void *arg)
 {
-	struct exchange *x = calloc(1, sizeof(*x));
+	struct exchange *x = exchange_new(d, d->prov.ready, ZK_R_PROVIDER, "provider_not_ready",
+					  cb, arg);
 	struct zk_http_req req = { 0 };
 	char form[FORM_MAX];
 	char *json = NULL;
 	size_t len = 0;
 	int bad = 0;
 
-	if (x == NULL || !d->prov.ready) {
-		struct token_result r = { .result = x ? ZK_R_PROVIDER : ZK_R_INTERNAL,
-					  .reason = x ? "provider_not_ready" : "nomem" };
-
-		free(x);
-		cb(arg, &r);
+	if (x == NULL)
 		return NULL;
-	}
-	x->d = d;
-	x->cb = cb;
-	x->arg = arg;
 	x->max_age = max_age;
 	/* ZKAuth's identity is its access token, bound by state + PKCE, and
 	 * ZeroAuth checks the upstream nonce itself: no nonce for either. */
@@ -838,23 +846,15 @@ fail:
 struct exchange *provider_device(struct zkd *d, int64_t max_age, device_cb started, token_cb cb,
 				 void *arg)
 {
-	struct exchange *x = calloc(1, sizeof(*x));
+	struct exchange *x = exchange_new(d, d->prov.ready && d->prov.device_endpoint != NULL,
+					  ZK_R_PROVIDER, "device_flow_unavailable", cb, arg);
 	char form[FORM_MAX];
 	size_t len = 0;
 	int bad = 0;
 
-	if (x == NULL || !d->prov.ready || d->prov.device_endpoint == NULL) {
-		struct token_result r = { .result = x ? ZK_R_PROVIDER : ZK_R_INTERNAL,
-					  .reason = "device_flow_unavailable" };
-
-		free(x);
-		cb(arg, &r);
+	if (x == NULL)
 		return NULL;
-	}
-	x->d = d;
-	x->cb = cb;
 	x->started = started;
-	x->arg = arg;
 	x->max_age = max_age;
 	x->check_nonce = false; /* a device authorization request carries no nonce */
 	bad |= form_add(form, sizeof(form), &len, "scope", d->cfg.scopes);
