@@ -97,7 +97,7 @@ unit: all $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; ZK_SRCDIR=$(CURDIR) ZK_BUILD=$(CURDIR)/$(BUILD) $$t; done
 
 e2e: all
-	ZK_BUILD=$(CURDIR)/$(BUILD) SAN=$(SAN) node --test --test-concurrency=1 tests/e2e/ tests/emulators/
+	ZK_BUILD=$(CURDIR)/$(BUILD) SAN=$(SAN) node --test --test-concurrency=1 --test-timeout=300000 tests/e2e/ tests/emulators/
 
 # The whole suite, then again under ASan/UBSan.
 check: deps
