@@ -74,7 +74,7 @@ char *zkp_qr_render(const char *text, enum zkp_qr_mode mode)
 	} else {
 		for (y = 0; y < n; y++) {
 			for (x = 0; x < n; x++)
-				p = put(p, light(qr, n, x, y) ? "  " : "##");
+				p = put(p, light(qr, n, x, y) ? "##" : "  ");
 			*p++ = '\n';
 		}
 	}

@@ -7,7 +7,7 @@
 enum zkp_qr_mode {
 	ZKP_QR_AUTO,  /* UTF-8 unless the locale clearly says otherwise */
 	ZKP_QR_UTF8,  /* half blocks, two module rows per text line */
-	ZKP_QR_ASCII, /* "##" dark, "  " light, one text line per module row */
+	ZKP_QR_ASCII, /* "##" light, "  " dark, one text line per module row */
 	ZKP_QR_OFF,
 };
 
@@ -28,9 +28,10 @@ enum zkp_qr_mode {
  * half, U+2588 full block) and dark modules as spaces: on the usual light-on-
  * dark terminal the ink is light, so the code appears with its real colours
  * and the drawn quiet zone separates it from the dark background. Rendering
- * the text white on black gives an image zbarimg decodes. ASCII mode draws
- * dark modules as "##", as written on paper (for light backgrounds and
- * copy/paste).
+ * the text white on black gives an image zbarimg decodes. ASCII mode keeps
+ * the same colours with "##" for a light module and two spaces for a dark
+ * one, one text line per module row (a terminal cell is about twice as
+ * tall as wide, so two columns per module keep it square).
  */
 char *zkp_qr_render(const char *text, enum zkp_qr_mode mode);
 

@@ -412,21 +412,38 @@ export const QR_CHARS = /[\u2580\u2584\u2588]/;
 
 /*
  * The QR block as the terminal shows it: the run of lines made only of
- * spaces and half blocks (at least one block each) that stands right
+ * QR characters (half blocks and spaces with at least one block; with
+ * ascii, "##" and double spaces with at least one "##") that stands right
  * before the URL line. Returns { rows, urlIndex } or null.
  */
-export function findQr(lines, url) {
+export const QR_ASCII_LINE = /^(?:##|  )*##(?:##|  )*$/;
+const isQrLine = (line, ascii) => (ascii ? QR_ASCII_LINE.test(line)
+  : /^[ \u2580\u2584\u2588]+$/.test(line) && QR_CHARS.test(line));
+
+export function findQr(lines, url, { ascii = false } = {}) {
   const urlIndex = lines.indexOf(url);
   if (urlIndex < 0) return null;
-  let start = urlIndex;
   // At most one blank line between the QR and the URL.
   let end = urlIndex;
   while (end > 0 && lines[end - 1].trim() === '') end--;
   if (urlIndex - end > 1) return null;
-  start = end;
-  while (start > 0 && /^[ \u2580\u2584\u2588]+$/.test(lines[start - 1]) && QR_CHARS.test(lines[start - 1])) start--;
+  let start = end;
+  while (start > 0 && isQrLine(lines[start - 1], ascii)) start--;
   if (start === end) return null;
   return { rows: lines.slice(start, end), urlIndex };
+}
+
+/*
+ * The modules of an ASCII QR as pam_zkauth/qr.c draws it: "##" a light
+ * module, two spaces a dark one, one line per module row (true: light).
+ */
+export function asciiQrModules(rows) {
+  return rows.map((row) => {
+    if (row.length % 2 !== 0 || !QR_ASCII_LINE.test(row)) throw new Error(`not an ASCII QR row: ${JSON.stringify(row)}`);
+    const cells = [];
+    for (let x = 0; x < row.length; x += 2) cells.push(row[x] === '#');
+    return cells;
+  });
 }
 
 /*
@@ -513,15 +530,16 @@ export function modulesToPng(grid, { scale = 6, margin = 4 } = {}) {
 }
 
 /*
- * Draws the QR rows to a PNG and decodes it with `zbarimg --raw -q`.
+ * Draws the QR rows (half blocks, or with ascii "##" cells) to a PNG and
+ * decodes it with `zbarimg --raw -q`.
  * Returns { text, file }: the decoded text (one code expected) and the
  * PNG, which is kept only with ZK_KEEP=1.
  */
-export function decodeQr(rows) {
+export function decodeQr(rows, { ascii = false } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zkauth-qr-'));
   const file = path.join(dir, 'qr.png');
   try {
-    fs.writeFileSync(file, modulesToPng(qrModules(rows)));
+    fs.writeFileSync(file, modulesToPng(ascii ? asciiQrModules(rows) : qrModules(rows)));
     let text;
     try {
       text = execFileSync('zbarimg', ['--raw', '-q', '--nodbus', file],

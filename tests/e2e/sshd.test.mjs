@@ -19,7 +19,7 @@ import { after, before, describe, test } from 'node:test';
 import { approve } from './browser.mjs';
 import { MODULE, addDaemonAccount, startDaemon, startProvider } from './lib.mjs';
 import {
-  QR_CHARS, createAccount, decodeQr, findQr, missingTools, runSsh, startSshd,
+  QR_ASCII_LINE, QR_CHARS, createAccount, decodeQr, findQr, missingTools, runSsh, startSshd,
 } from './sshd-lib.mjs';
 
 const USER = 'zkt-alice';
@@ -183,6 +183,45 @@ describe('logins through OpenSSH', { skip: skip ?? false }, () => {
 
       const decoded = decodeQr(rows);
       assert.equal(decoded.text, url, 'the QR decodes to exactly the URL printed under it');
+    });
+
+  test('f2. qr=ascii: the "##" QR the ssh client shows decodes to the URL under it',
+    { timeout: 30000 }, async (t) => {
+      const { url, result } = await login(t, { login: 'id-alice' }, { moduleArgs: 'qr=ascii' });
+      assert.equal(result.code, 0, result.output);
+
+      const qr = findQr(result.lines, url, { ascii: true });
+      assert.ok(qr, `an ASCII QR block right above the URL line:\n${result.output}`);
+      assert.ok(!result.lines.some((l) => QR_CHARS.test(l)), 'no half blocks in ASCII mode');
+      // Two columns a module, a line a module row, the quiet zone included.
+      const width = qr.rows[0].length / 2;
+      assert.equal(qr.rows.length, width, 'as many lines as modules across');
+      for (const row of qr.rows) assert.ok(row.length <= 80, `QR row of ${row.length} columns`);
+      assert.equal(result.lines.filter((l) => QR_ASCII_LINE.test(l)).length, qr.rows.length);
+
+      const decoded = decodeQr(qr.rows, { ascii: true });
+      assert.equal(decoded.text, url, 'the QR decodes to exactly the URL printed under it');
+    });
+
+  test('f3. qr=off: only the URL and the code, no QR; the login still works',
+    { timeout: 30000 }, async (t) => {
+      const { url, page, result } = await login(t, { login: 'id-alice' }, { moduleArgs: 'qr=off' });
+      assert.equal(result.code, 0, result.output);
+      assert.equal(shellSaid(result).length, 1, `id -un printed ${USER}:\n${result.output}`);
+
+      assert.ok(!result.lines.some((l) => QR_CHARS.test(l) || QR_ASCII_LINE.test(l)),
+        `no QR of either kind:\n${result.output}`);
+      const at = result.lines.indexOf(url);
+      assert.ok(at > 0, `the URL alone on its line:\n${result.output}`);
+      // Right above: the blank line under "user@host (service from rhost)"
+      // (the ssh client puts its own "(user@server) " before a prompt).
+      assert.equal(result.lines[at - 1].trim(), '');
+      assert.match(result.lines[at - 2],
+        new RegExp(`^(?:\\(\\S+\\) )?${USER}@\\S+ \\(${SERVICE} from 127\\.0\\.0\\.1\\)$`));
+      // The matching code under the URL is the one the sign-in page showed.
+      const code = /^Code: ([A-Z0-9]{3}-[A-Z0-9]{3})$/.exec(result.lines[at + 1] ?? '');
+      assert.ok(code, `"Code: XXX-XXX" under the URL:\n${result.output}`);
+      assert.ok(page.interstitial?.includes(code[1]), 'the sign-in page showed the same code');
     });
 
   // sshd runs pam_acct_mgmt in the process that ran pam_authenticate (its
