@@ -658,8 +658,11 @@ static int apply_defaults(const struct parse_state *ps, struct zk_config *c)
 			return -1;
 		if (!ps->seen[K_TOKEN_AUTH_METHOD])
 			c->token_auth_method = ZK_AUTH_JSON;
+		/* ZKAuth documents its tokens as RS256 only. */
+		if (!ps->seen[K_ALLOWED_ALGS])
+			c->allowed_algs = ZK_ALG_RS256;
 	}
-	if (!ps->seen[K_ALLOWED_ALGS])
+	if (!ps->seen[K_ALLOWED_ALGS] && c->profile != ZK_PROFILE_ZKAUTH)
 		c->allowed_algs = ZK_ALGS_DEFAULT;
 	if (!ps->seen[K_CLOCK_SKEW])
 		c->clock_skew = 60;

@@ -130,12 +130,13 @@ describe('profile = zkauth against the ZKAuth emulator', () => {
   // A ZKAuth emulator whose client is registered with this daemon's exact
   // redirect_uri, and the daemon's options for it. tokenAuth null: the
   // profile's preset (client_secret_json).
-  async function zkauthSetup(t, { tokenAuth = 'client_secret_json', claims } = {}) {
+  async function zkauthSetup(t, { tokenAuth = 'client_secret_json', claims, alg } = {}) {
     const listenerPort = await freePort();
     const redirectUri = `http://127.0.0.1:${listenerPort}/zkauth/callback`;
     const zk = await startZkauth({
       clients: [{ client_id: CLIENT_ID, client_secret: CLIENT_SECRET, redirect_uris: [redirectUri] }],
       claims,
+      alg,
     });
     t.after(() => zk.stop());
     const opts = {
@@ -203,6 +204,14 @@ describe('profile = zkauth against the ZKAuth emulator', () => {
     const out = await login(t, daemon, { login: 'id-alice' });
 
     await assertDenied(daemon, out, 'E_AUD');
+  });
+
+  test('f. an access_token signed ES256 signs nobody in: the profile accepts RS256 only', async (t) => {
+    const { opts } = await zkauthSetup(t, { alg: 'ES256' });
+    const daemon = await daemonFor(t, opts);
+    const out = await login(t, daemon, { login: 'id-alice' });
+
+    await assertDenied(daemon, out, 'E_ALG');
   });
 });
 

@@ -78,7 +78,9 @@ export async function startZkauth(opts = {}) {
   const events = [];
   const codeTtl = opts.codeTtl ?? 60;
   const log = opts.log ?? (() => {});
-  let key = generateSigningKey('RS256', 'zkauth');
+  // ZKAuth signs with RS256; alg lets a test make it misbehave.
+  const alg = opts.alg ?? 'RS256';
+  let key = generateSigningKey(alg, 'zkauth');
   let retired = [];
 
   function addClient(c) {
@@ -303,7 +305,7 @@ export async function startZkauth(opts = {}) {
     // A new signing key; the old one stays in the JWKS (retired) unless drop.
     rotateKey({ drop = false } = {}) {
       if (!drop) retired = [key, ...retired].slice(0, 2);
-      key = generateSigningKey('RS256', 'zkauth');
+      key = generateSigningKey(alg, 'zkauth');
       return key.kid;
     },
     async stop() {

@@ -261,6 +261,8 @@ static void test_zkauth_profile(void **state)
 	assert_string_equal(c.jwks_uri, "https://api.zkauth.tech/.well-known/jwks.json");
 	assert_string_equal(c.issuer, "https://api.zkauth.tech");
 	assert_int_equal(c.token_auth_method, ZK_AUTH_JSON);
+	/* ZKAuth signs with RS256 only: nothing else is accepted by default. */
+	assert_int_equal(c.allowed_algs, ZK_ALG_RS256);
 	zk_config_free(&c);
 
 	/* Every preset yields to the file; the others stay. */
@@ -279,11 +281,24 @@ static void test_zkauth_profile(void **state)
 	assert_string_equal(c.issuer, "http://127.0.0.1:9000");
 	assert_string_equal(c.jwks_uri, "https://api.zkauth.tech/.well-known/jwks.json");
 	assert_int_equal(c.token_auth_method, ZK_AUTH_BASIC);
+	assert_int_equal(c.allowed_algs, ZK_ALG_RS256);
 	zk_config_free(&c);
 
-	/* No presets for other profiles. */
+	/* An admin may still widen or change the algorithms. */
+	load_ok("[provider]\n"
+		"profile = zkauth\n"
+		"client_id = abc\n"
+		"client_secret_file = /etc/zkauth/secret\n"
+		"redirect_uri = https://h.example.com/cb\n"
+		"allowed_algs = RS256 ES256\n",
+		&c);
+	assert_int_equal(c.allowed_algs, ZK_ALG_RS256 | ZK_ALG_ES256);
+	zk_config_free(&c);
+
+	/* No presets for other profiles; their algorithms are the default. */
 	load_ok(MIN_PROVIDER, &c);
 	assert_null(c.token_endpoint);
+	assert_int_equal(c.allowed_algs, ZK_ALGS_DEFAULT);
 	zk_config_free(&c);
 }
 
