@@ -33,8 +33,10 @@
 #include "b64url.h"
 #include "config.h"
 
-/* NumericDate bounds: JSON numbers are doubles, exact up to 2^53. */
-#define NUMERIC_DATE_MAX 9007199254740992.0
+/* NumericDate bound: 9999-12-31T23:59:59Z. Anything later is not a date
+ * a provider means (and stays far below 2^53, where doubles stop being
+ * exact integers). */
+#define NUMERIC_DATE_MAX 253402300799.0
 /* Clamps for the caller's skew and max_age, so that no sum overflows. */
 #define SECONDS_CAP ((int64_t)1 << 40)
 
@@ -706,7 +708,7 @@ static const struct span *claim_str(const struct jval *v)
 	return &v->str;
 }
 
-/* NumericDate (RFC 7519 2): a JSON number, integral, in [0, 2^53]. */
+/* NumericDate (RFC 7519 2): a JSON number, integral, in [0, NUMERIC_DATE_MAX]. */
 static bool numeric_date(const struct jval *v, int64_t *out)
 {
 	double d;

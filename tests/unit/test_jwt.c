@@ -1284,7 +1284,10 @@ static void test_exp(void **state)
 	/* Integral values in other spellings are numbers all the same. */
 	assert_rc(sv_claims(claims("exp", "\"exp\":1700000300.0")), ZK_JWT_OK);
 	assert_rc(sv_claims(claims("exp", "\"exp\":1.7000003e9")), ZK_JWT_OK);
-	assert_rc(sv_claims(claims("exp", "\"exp\":9007199254740992")), ZK_JWT_OK);
+	/* The last second of the year 9999 is the latest date accepted. */
+	assert_rc(sv_claims(claims("exp", "\"exp\":253402300799")), ZK_JWT_OK);
+	assert_rc(sv_claims(claims("exp", "\"exp\":253402300800")), ZK_E_EXP);
+	assert_rc(sv_claims(claims("exp", "\"exp\":9007199254740992")), ZK_E_EXP);
 	/* Expired, and the skew boundary: valid while now < exp + skew */
 	snprintf(extra, sizeof(extra), "\"exp\":%lld", NOW - 1);
 	assert_rc(sv_claims(claims("exp", extra)), ZK_JWT_OK);
