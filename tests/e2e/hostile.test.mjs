@@ -461,3 +461,67 @@ describe('acr_values', { concurrency: 1 }, () => {
     });
   }
 });
+
+// The daemon's issuer is the proxy: discovery goes through it. The real
+// provider's document names the real issuer, which is not ours.
+describe('a discovery document that speaks for another issuer', () => {
+  async function viaProxy(t, rewrite) {
+    const proxy = await startEvilProxy({ upstream: provider.issuer });
+    t.after(() => proxy.stop());
+    if (rewrite) {
+      proxy.set({
+        discovery: async ({ forward }) => {
+          const doc = (await forward()).json();
+          doc.issuer = rewrite(proxy.url);
+          return { status: 200, body: doc };
+        },
+      });
+    }
+    const daemon = await startDaemon({ issuer: proxy.url });
+    t.after(() => daemon.stop());
+    return { proxy, daemon };
+  }
+
+  async function refused(t, daemon) {
+    const pam = runPam({ daemon, user: 'alice', args: 'timeout=10' });
+    t.after(() => pam.kill());
+    pam.pressEnter();
+    pam.endInput();
+    return pam.result(20000);
+  }
+
+  for (const [name, rewrite] of [
+    ['the provider\'s own issuer, not the configured one', null],
+    ['our issuer with a trailing slash', (u) => `${u}/`],
+    ['our issuer in capitals', (u) => u.toUpperCase()],
+  ]) {
+    test(`${name}: the document is not used, no sign-in starts`, async (t) => {
+      const { proxy, daemon } = await viaProxy(t, rewrite);
+      const result = await refused(t, daemon);
+
+      assert.notEqual(result.code, 0, result.output);
+      assert.doesNotMatch(result.output, SUCCESS);
+      assert.doesNotMatch(result.output, /^https?:\/\//m, 'no link is shown');
+      assert.match(result.output, SAYS_PROVIDER_DOWN);
+      await daemon.waitForLog(/discovery document names another issuer/);
+      await daemon.waitForLog(loginOutcomeRe('alice', 'error', 'provider_unavailable'));
+      assert.ok(proxy.count('discovery') >= 1, 'the daemon asked the proxy for the document');
+      assert.doesNotMatch(daemon.logs(), /\bdiscovered\b/);
+      assert.deepEqual(grantsIn(daemon.logs()), []);
+    });
+  }
+
+  // The control: the same document naming our issuer exactly is used; the
+  // provider's answer then names its real issuer (RFC 9207 iss, which the
+  // document says it sends), which is not ours: a mix-up, refused before
+  // any code is exchanged.
+  test('our issuer exactly: discovered, and the provider\'s answer is refused (RFC 9207)', async (t) => {
+    const { daemon } = await viaProxy(t, (u) => u);
+    const { result } = await loginOnce(daemon);
+
+    assert.notEqual(result.code, 0, result.output);
+    await daemon.waitForLog(/\bdiscovered\b/);
+    await daemon.waitForLog(loginOutcomeRe('alice', 'denied', 'iss_mismatch'));
+    assert.deepEqual(grantsIn(daemon.logs()), []);
+  });
+});

@@ -235,6 +235,24 @@ describe('login through the provider', () => {
     await daemon.waitForLog(LOG_OUTCOME('alice', 'denied', 'iss_mismatch'));
   });
 
+  test('l2. RFC 9207: a callback without iss, from a provider that sends it, approves nothing', async (t) => {
+    const daemon = await daemonFor(t);
+    const pam = pamFor(t, { daemon, user: 'alice' });
+    const url = await pam.waitForUrl();
+    const { callbackUrl } = await approve(url, { login: 'id-alice', follow: false });
+    const stripped = new URL(callbackUrl);
+    assert.ok(stripped.searchParams.has('code'), 'the provider sent a code');
+    stripped.searchParams.delete('iss');
+    const page = await open(stripped.toString());
+    assert.ok(page.status >= 400, `callback page: HTTP ${page.status}`);
+    pam.pressEnter();
+    pam.endInput();
+    const result = await pam.result();
+    assert.notEqual(result.code, 0, result.output);
+    assert.doesNotMatch(result.output, SUCCESS);
+    await daemon.waitForLog(LOG_OUTCOME('alice', 'denied', 'iss_mismatch'));
+  });
+
   test('m. account phase: only the account approved in this handle passes', async (t) => {
     const daemon = await daemonFor(t);
     const account = `account required ${MODULE}\n`;
