@@ -305,6 +305,21 @@ async function writeDaemonConfig(dir, opts) {
 }
 
 /*
+ * What a daemon log must never hold: the client secret, a JWT (an ID or
+ * access token, a client assertion), a form body with the PKCE verifier,
+ * the secret or the assertion, a private key. Returns what was found, or
+ * null.
+ */
+export function secretInLog(text, clientSecret) {
+  if (clientSecret && text.includes(clientSecret)) return 'the client secret';
+  if (/eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}/.test(text)) return 'a JWT';
+  const field = /\b(code_verifier|client_secret|client_assertion)=[^&\s"]/.exec(text);
+  if (field) return `a form field ${field[1]}`;
+  if (/PRIVATE KEY-----/.test(text)) return 'a private key';
+  return null;
+}
+
+/*
  * Starts zkauth-verifyd with a fresh config directory.
  * opts: issuer (required unless opts.config.provider sets everything),
  *   listenerPort, flowTimeout, usersMap (text), clientSecret,
@@ -365,6 +380,9 @@ export async function startDaemon(opts = {}) {
         if (killed || code !== 0) {
           throw new Error(`zkauth-verifyd did not stop cleanly on SIGTERM (${killed ? 'killed' : `exit ${code ?? signal}`}):\n${text}`);
         }
+        // Even with --debug, nothing secret reaches the log.
+        const leak = secretInLog(text, opts.clientSecret ?? CLIENT_SECRET);
+        if (leak) throw new Error(`zkauth-verifyd logged ${leak}:\n${text}`);
       })();
       return stopped;
     },
