@@ -16,17 +16,6 @@
 #define KEY_FILE_MAX (16u * 1024u)
 #define ASSERTION_LIFETIME 60
 
-/* An encrypted key is refused at once: without this, OpenSSL would ask
- * for a pass phrase on the terminal and the daemon would wait for it. */
-static int no_pass_phrase(char *buf, int size, int rwflag, void *u)
-{
-	(void)buf;
-	(void)size;
-	(void)rwflag;
-	(void)u;
-	return -1;
-}
-
 EVP_PKEY *zk_client_key_load(const char *path, char *err, size_t errlen)
 {
 	char *pem = NULL;
@@ -41,7 +30,7 @@ EVP_PKEY *zk_client_key_load(const char *path, char *err, size_t errlen)
 	}
 	bio = BIO_new_mem_buf(pem, (int)len);
 	if (bio)
-		key = PEM_read_bio_PrivateKey(bio, NULL, no_pass_phrase, NULL);
+		key = PEM_read_bio_PrivateKey(bio, NULL, zk_no_pass_phrase, NULL);
 	BIO_free(bio);
 	zk_freezero(pem, len);
 	if (key == NULL) {

@@ -369,3 +369,20 @@ bool zk_url_allowed(const char *url)
 	}
 	return https || host_is_loopback(host, bracketed);
 }
+
+bool zk_plain_text(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+int zk_no_pass_phrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return -1;
+}

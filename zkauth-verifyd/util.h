@@ -38,8 +38,16 @@ int zk_random(unsigned char *buf, size_t n);
 /* Constant-time equality of two NUL-terminated strings of any length. */
 bool zk_streq_ct(const char *a, const char *b);
 
+/* True when s has no control characters (below 0x20, or DEL). */
+bool zk_plain_text(const char *s);
+
 /* True when url is https://..., or http:// to a loopback host
  * (127.0.0.0/8, [::1], localhost). */
 bool zk_url_allowed(const char *url);
+
+/* A pem_password_cb for reading our private keys: an encrypted key is
+ * refused at once instead of OpenSSL asking for a pass phrase on the
+ * terminal, where the daemon would wait. */
+int zk_no_pass_phrase(char *buf, int size, int rwflag, void *u);
 
 #endif
