@@ -9,6 +9,7 @@
 #include "daemon.h"
 #include "accounts.h"
 #include "b64url.h"
+#include "callback.h"
 #include "log.h"
 #include "util.h"
 
@@ -20,8 +21,6 @@
 
 #include <event2/event.h>
 #include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-#include <sys/queue.h>
 #include <openssl/evp.h>
 
 /* 32 random bytes each: 256 bits, 43 base64url characters. */
@@ -400,14 +399,6 @@ unsigned flow_pending_for(const struct zkd *d, const char *user)
 	return n;
 }
 
-static bool plain_text(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return false;
-	return true;
-}
-
 void flow_start(struct zkd *d, struct ipc_conn *c, const struct zk_start *m, uid_t caller)
 {
 	struct passwd pw, *pwp = NULL;
@@ -417,8 +408,8 @@ void flow_start(struct zkd *d, struct ipc_conn *c, const struct zk_start *m, uid
 	uint32_t refusal = ZK_R_INTERNAL;
 	const char *why = "internal";
 
-	if (m->user[0] == '\0' || !plain_text(m->user) || !plain_text(m->service) ||
-	    !plain_text(m->rhost) || !plain_text(m->tty) ||
+	if (m->user[0] == '\0' || !zk_plain_text(m->user) || !zk_plain_text(m->service) ||
+	    !zk_plain_text(m->rhost) || !zk_plain_text(m->tty) ||
 	    (m->max_age != ZK_NO_MAX_AGE && m->max_age > MAX_AGE_LIMIT)) {
 		refusal = ZK_R_BAD_REQUEST;
 		why = "bad_request";
@@ -533,23 +524,10 @@ static void redeem(struct login *l, const char *code, const char *error, const c
 		   bool iss_expected)
 {
 	struct zkd *d = l->d;
+	const char *denied = zkd_callback_check(&d->cfg, code, error, iss, iss_expected);
 
-	/* RFC 9207: the response must come from our issuer when the provider
-	 * says it names itself, and whenever it does. zeroauth: the iss there
-	 * is the broker's upstream, which the broker checks. */
-	if (d->cfg.profile != ZK_PROFILE_ZEROAUTH && (iss || iss_expected) &&
-	    (iss == NULL || d->cfg.issuer == NULL || strcmp(iss, d->cfg.issuer) != 0)) {
-		zk_log(LOG_NOTICE, "callback: iss parameter missing or not our issuer");
-		finish(l, ZK_R_DENIED, "iss_mismatch");
-		return;
-	}
-	if (error) {
-		finish(l, ZK_R_DENIED, strcmp(error, "access_denied") == 0 ?
-		       "denied_at_provider" : "provider_error");
-		return;
-	}
-	if (code == NULL || code[0] == '\0' || !plain_text(code) || strchr(code, ' ')) {
-		finish(l, ZK_R_DENIED, "no_code");
+	if (denied) {
+		finish(l, ZK_R_DENIED, denied);
 		return;
 	}
 	l->x = provider_exchange(d, code, l->state, l->verifier, l->nonce, l->max_age, token_done, l);
@@ -585,9 +563,8 @@ void flow_callback(struct zkd *d, struct evhttp_request *req, const char *state,
  */
 void flow_paste(struct zkd *d, struct login *l, char *text)
 {
-	struct evkeyvalq q;
+	struct zkd_query params;
 	char *t = text, *end, *query;
-	const char *state;
 
 	if (l->st != L_WAIT_BROWSER || d->cfg.flow != ZK_FLOW_CODE)
 		return;
@@ -606,45 +583,31 @@ void flow_paste(struct zkd *d, struct login *l, char *text)
 	}
 	query = query ? query + 1 : t;
 	*(query + strcspn(query, "#")) = '\0';
-	TAILQ_INIT(&q);
-	if (evhttp_parse_query_str(query, &q) != 0) {
-		evhttp_clear_headers(&q);
+	if (zkd_query_parse(&params, query) < 0) {
+		zkd_query_clear(&params);
 		finish(l, ZK_R_DENIED, "paste_unreadable");
 		return;
 	}
-	state = evhttp_find_header(&q, "state");
-	if (state && !zk_streq_ct(state, l->state)) {
+	if (params.state && !zk_streq_ct(params.state, l->state)) {
 		zk_log(LOG_NOTICE, "paste: the state is not this login's");
 		finish(l, ZK_R_DENIED, "state_mismatch");
 	} else {
-		redeem(l, evhttp_find_header(&q, "code"), evhttp_find_header(&q, "error"),
-		       evhttp_find_header(&q, "iss"), false);
+		redeem(l, params.code, params.error, params.iss, false);
 	}
-	/* The parsed copies hold the code: wipe before they go. */
-	{
-		struct evkeyval *kv;
-
-		TAILQ_FOREACH(kv, &q, next) {
-			zk_wipe(kv->key, strlen(kv->key));
-			zk_wipe(kv->value, strlen(kv->value));
-		}
-	}
-	evhttp_clear_headers(&q);
+	/* The parsed copies hold the code: wiped before they go. */
+	zkd_query_clear(&params);
 }
 
 void flow_short_link(struct zkd *d, struct evhttp_request *req, const char *path)
 {
 	struct login *l;
 	char id[LINK_CHARS + 1], text[1024], action[64];
-	size_t n = strcspn(path, "/");
-	bool go = strcmp(path + n, "/go") == 0;
+	bool go;
 
-	if (n > LINK_CHARS || (path[n] != '\0' && !go)) {
+	if (zkd_short_link(path, id, LINK_CHARS, &go) < 0) {
 		listener_reply(req, 404, "Sign-in link not valid", "This sign-in link is unknown.");
 		return;
 	}
-	memcpy(id, path, n);
-	id[n] = '\0';
 	for (l = d->logins; l; l = l->next)
 		if (l->st == L_WAIT_BROWSER && l->auth_url && zk_streq_ct(l->link, id))
 			break;

@@ -2,6 +2,7 @@
  * Only the callback path is served; the page it gets says what happened
  * and never shows a code or a token. */
 #include "daemon.h"
+#include "callback.h"
 #include "log.h"
 #include "util.h"
 
@@ -99,40 +100,31 @@ static void on_request(struct evhttp_request *req, void *arg)
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 	const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
-	struct evkeyvalq params;
+	struct zkd_query q;
 
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
 		evhttp_send_error(req, 405, NULL);
 		return;
 	}
-	if (path && strncmp(path, "/l/", 3) == 0 && strcmp(path, d->callback_path) != 0) {
+	switch (zkd_route(path, d->callback_path)) {
+	case ZKD_ROUTE_SHORT_LINK:
 		flow_short_link(d, req, path + 3);
 		return;
-	}
-	if (path == NULL || strcmp(path, d->callback_path) != 0) {
+	case ZKD_ROUTE_CALLBACK:
+		break;
+	default:
 		evhttp_send_error(req, 404, NULL);
 		return;
 	}
-	TAILQ_INIT(&params);
-	if (query == NULL || evhttp_parse_query_str(query, &params) != 0) {
+	if (zkd_query_parse(&q, query) < 0) {
 		listener_reply(req, 400, "Bad request", "This is not a sign-in response.");
-		evhttp_clear_headers(&params);
+		zkd_query_clear(&q);
 		return;
 	}
 	/* The module shows the outcome; the log never gets code or state. */
-	flow_callback(d, req, evhttp_find_header(&params, "state"),
-		      evhttp_find_header(&params, "code"), evhttp_find_header(&params, "error"),
-		      evhttp_find_header(&params, "iss"));
-	/* The parsed copies hold the code: wipe before libevent frees them. */
-	{
-		struct evkeyval *kv;
-
-		TAILQ_FOREACH(kv, &params, next) {
-			zk_wipe(kv->key, strlen(kv->key));
-			zk_wipe(kv->value, strlen(kv->value));
-		}
-	}
-	evhttp_clear_headers(&params);
+	flow_callback(d, req, q.state, q.code, q.error, q.iss);
+	/* The parsed copies hold the code: wiped before libevent frees them. */
+	zkd_query_clear(&q);
 }
 
 /* Splits "HOST:PORT" or "[V6]:PORT". */
@@ -211,7 +203,7 @@ static EVP_PKEY *tls_key(const char *path)
 	}
 	bio = BIO_new_mem_buf(pem, (int)len);
 	if (bio)
-		key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+		key = PEM_read_bio_PrivateKey(bio, NULL, zk_no_pass_phrase, NULL);
 	BIO_free(bio);
 	zk_freezero(pem, len);
 	if (key == NULL)

@@ -6,6 +6,7 @@
 #include "jwt.h"
 #include "http.h"
 #include "log.h"
+#include "oidc_parse.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -16,9 +17,6 @@
 #include <event2/event.h>
 
 #define DEVICE_GRANT "urn:ietf:params:oauth:grant-type:device_code"
-/* RFC 8628: 5 s when the provider names no interval; slow_down adds 5 s. */
-#define DEVICE_INTERVAL_DEFAULT 5
-#define DEVICE_INTERVAL_MAX 60
 
 /* An unknown kid refetches the JWKS at most once per this many seconds
  * (a storm of forged kids costs one fetch); while we hold no keys at all
@@ -68,24 +66,19 @@ static void set_str(char **dst, const char *src)
 	*dst = src ? strdup(src) : NULL;
 }
 
-/* Takes a URL member of the discovery document; NULL when absent or not
- * acceptable (wrong type, plain http to a remote host). */
-static const char *disc_url(const cJSON *doc, const char *name)
+/* Takes an owned string: *dst gets src and src is emptied. */
+static void move_str(char **dst, char **src)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, name);
-
-	if (!cJSON_IsString(v) || !zk_url_allowed(v->valuestring))
-		return NULL;
-	return v->valuestring;
+	free(*dst);
+	*dst = *src;
+	*src = NULL;
 }
 
 static void discovered(void *arg, int err, long status, const char *body, size_t len)
 {
 	struct zkd *d = arg;
 	struct provider *p = &d->prov;
-	cJSON *doc = NULL;
-	const cJSON *iss;
-	const char *a, *t, *j;
+	struct zkd_discovery disc = { 0 };
 	bool ok = false;
 
 	p->disc_call = NULL;
@@ -95,54 +88,19 @@ static void discovered(void *arg, int err, long status, const char *body, size_t
 		       failure(err, status));
 		goto out;
 	}
-	doc = cJSON_ParseWithLength(body, len);
-	if (!cJSON_IsObject(doc)) {
-		zk_log(LOG_ERR, "discovery document is not a JSON object");
+	if (zkd_parse_discovery(body, len, &d->cfg, &disc) < 0)
 		goto out;
-	}
-	/* The document speaks for our issuer only if it names it exactly. */
-	iss = cJSON_GetObjectItemCaseSensitive(doc, "issuer");
-	if (!cJSON_IsString(iss) || strcmp(iss->valuestring, d->cfg.issuer) != 0) {
-		zk_log(LOG_ERR, "discovery document names another issuer than %s", d->cfg.issuer);
-		goto out;
-	}
-	a = d->cfg.authorization_endpoint ? d->cfg.authorization_endpoint
-					  : disc_url(doc, "authorization_endpoint");
-	t = d->cfg.token_endpoint ? d->cfg.token_endpoint : disc_url(doc, "token_endpoint");
-	j = d->cfg.jwks_uri ? d->cfg.jwks_uri : disc_url(doc, "jwks_uri");
-	if (!a || !t || !j) {
-		zk_log(LOG_ERR, "discovery document lacks a usable authorization_endpoint, "
-		       "token_endpoint or jwks_uri");
-		goto out;
-	}
-	set_str(&p->authorization_endpoint, a);
-	set_str(&p->token_endpoint, t);
-	set_str(&p->jwks_uri, j);
-	if (!p->authorization_endpoint || !p->token_endpoint || !p->jwks_uri)
-		goto out;
-	if (d->cfg.flow == ZK_FLOW_DEVICE) {
-		const char *dev = d->cfg.device_authorization_endpoint
-			? d->cfg.device_authorization_endpoint
-			: disc_url(doc, "device_authorization_endpoint");
-
-		if (dev == NULL) {
-			zk_log(LOG_ERR, "flow = device, but the provider offers no usable "
-			       "device_authorization_endpoint");
-			goto out;
-		}
-		set_str(&p->device_endpoint, dev);
-		if (p->device_endpoint == NULL)
-			goto out;
-	}
-	/* RFC 9207: a provider that sends iss in its authorization response
-	 * gets it checked on every callback (mix-up defence). */
-	p->iss_in_response = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
-		doc, "authorization_response_iss_parameter_supported"));
+	move_str(&p->authorization_endpoint, &disc.authorization_endpoint);
+	move_str(&p->token_endpoint, &disc.token_endpoint);
+	move_str(&p->jwks_uri, &disc.jwks_uri);
+	if (d->cfg.flow == ZK_FLOW_DEVICE)
+		move_str(&p->device_endpoint, &disc.device_endpoint);
+	p->iss_in_response = disc.iss_in_response;
 	p->ready = true;
 	ok = true;
 	zk_log(LOG_INFO, "provider %s discovered", d->cfg.issuer);
 out:
-	cJSON_Delete(doc);
+	zkd_discovery_free(&disc);
 	flow_provider_ready(d, ok);
 }
 
@@ -390,15 +348,10 @@ static void verify_now(struct exchange *x, const char *token, size_t len, bool m
 	exchange_end(x, ZK_R_OK, "verified", claims.sub);
 }
 
-static void json_free_wiped(cJSON *doc);
-
 static void token_response(void *arg, int err, long status, const char *body, size_t len)
 {
 	struct exchange *x = arg;
-	cJSON *doc = NULL;
-	const cJSON *tok, *e;
-	const char *field = x->d->cfg.profile == ZK_PROFILE_ZKAUTH ? "access_token"
-			  : x->d->cfg.profile == ZK_PROFILE_ZEROAUTH ? "accessToken" : "id_token";
+	struct zkd_token_answer a;
 
 	x->call = NULL;
 	if (err) {
@@ -406,28 +359,13 @@ static void token_response(void *arg, int err, long status, const char *body, si
 		exchange_end(x, ZK_R_PROVIDER, "token_endpoint_unreachable", NULL);
 		return;
 	}
-	doc = cJSON_ParseWithLength(body, len);
-	if (status != 200) {
-		e = cJSON_GetObjectItemCaseSensitive(doc, "error");
-		if (cJSON_IsString(e) && strcmp(e->valuestring, "invalid_grant") == 0) {
-			zk_log(LOG_NOTICE, "token endpoint refused the code (invalid_grant)");
-			exchange_end(x, ZK_R_DENIED, "invalid_grant", NULL);
-		} else {
-			zk_log(LOG_ERR, "token endpoint answered HTTP %ld", status);
-			exchange_end(x, ZK_R_PROVIDER, "token_endpoint_error", NULL);
-		}
-		goto out;
-	}
-	tok = cJSON_GetObjectItemCaseSensitive(doc, field);
-	if (!cJSON_IsObject(doc) || !cJSON_IsString(tok)) {
-		zk_log(LOG_ERR, "token response has no %s", field);
-		exchange_end(x, ZK_R_PROVIDER, "no_token", NULL);
-		goto out;
-	}
-	verify_now(x, tok->valuestring, strlen(tok->valuestring), true);
-out:
+	zkd_parse_token_response(body, len, status, x->d->cfg.profile, &a);
+	if (a.next == ZKD_NEXT_VERIFY)
+		verify_now(x, a.token, strlen(a.token), true);
+	else
+		exchange_end(x, a.result, a.reason, NULL);
 	/* cJSON does not wipe: clear the token strings before freeing. */
-	json_free_wiped(doc);
+	zkd_token_answer_clear(&a);
 }
 
 /* form-urlencoded key=value&... */
@@ -563,54 +501,42 @@ static char *broker_body(const char *code, const char *state)
 	if (o && cJSON_AddStringToObject(o, "code", code) &&
 	    cJSON_AddStringToObject(o, "state", state))
 		s = print_wiped(o);
-	json_free_wiped(o);
+	zkd_json_free_wiped(o);
 	return s;
 }
 
 static void broker_authorized(void *arg, int err, long status, const char *body, size_t len)
 {
 	struct exchange *x = arg;
-	cJSON *doc = NULL;
-	const cJSON *u, *st;
+	struct zkd_broker_auth got = { 0 };
+	broker_cb started = x->broker_started;
+	token_cb cb = x->cb;
+	void *a = x->arg;
+	int rc;
 
 	x->call = NULL;
 	if (err || status != 200) {
 		zk_log(LOG_ERR, "zeroauth authorize request failed (%s)",
 		       failure(err, status));
-		goto fail;
-	}
-	doc = cJSON_ParseWithLength(body, len);
-	u = cJSON_GetObjectItemCaseSensitive(doc, "authorizeUrl");
-	st = cJSON_GetObjectItemCaseSensitive(doc, "state");
-	if (!cJSON_IsString(u) || !zk_url_allowed(u->valuestring) ||
-	    strlen(u->valuestring) > ZK_MAX_URL || !cJSON_IsString(st) ||
-	    strlen(st->valuestring) < 16 || strlen(st->valuestring) > 128) {
-		zk_log(LOG_ERR, "zeroauth authorize response lacks a usable authorizeUrl or state");
-		goto fail;
-	}
-	{
-		broker_cb started = x->broker_started;
-		token_cb cb = x->cb;
-		void *a = x->arg;
-		char *url = strdup(u->valuestring), *state = strdup(st->valuestring);
-
-		/* This call is over; the code flow goes on through provider_exchange. */
-		exchange_free(x);
-		json_free_wiped(doc);
-		if (url && state) {
-			started(a, url, state);
-		} else {
-			struct token_result r = { .result = ZK_R_INTERNAL, .reason = "nomem" };
-
-			cb(a, &r);
-		}
-		zk_freezero_str(url);
-		zk_freezero_str(state);
+		exchange_end(x, ZK_R_PROVIDER, "broker_authorize_failed", NULL);
 		return;
 	}
-fail:
-	json_free_wiped(doc);
-	exchange_end(x, ZK_R_PROVIDER, "broker_authorize_failed", NULL);
+	rc = zkd_parse_broker_auth(body, len, &got);
+	if (rc == -1) {
+		exchange_end(x, ZK_R_PROVIDER, "broker_authorize_failed", NULL);
+		return;
+	}
+	/* This call is over; the code flow goes on through provider_exchange. */
+	exchange_free(x);
+	if (rc == 0) {
+		started(a, got.url, got.state);
+	} else {
+		struct token_result r = { .result = ZK_R_INTERNAL, .reason = "nomem" };
+
+		cb(a, &r);
+	}
+	zk_freezero_str(got.url);
+	zk_freezero_str(got.state);
 }
 
 struct exchange *provider_broker_start(struct zkd *d, broker_cb started, token_cb cb, void *arg)
@@ -692,19 +618,6 @@ struct exchange *provider_exchange(struct zkd *d, const char *code, const char *
 	return x;
 }
 
-/* Wipes every string of a parsed response before it is freed. */
-static void json_free_wiped(cJSON *doc)
-{
-	cJSON *it;
-
-	if (doc == NULL)
-		return;
-	cJSON_ArrayForEach(it, doc)
-		if (cJSON_IsString(it))
-			zk_freezero_str(it->valuestring), it->valuestring = NULL;
-	cJSON_Delete(doc);
-}
-
 static void device_poll(evutil_socket_t fd, short what, void *arg);
 
 static void device_schedule(struct exchange *x)
@@ -729,8 +642,7 @@ static void device_schedule(struct exchange *x)
 static void device_token(void *arg, int err, long status, const char *body, size_t len)
 {
 	struct exchange *x = arg;
-	cJSON *doc;
-	const cJSON *tok, *e;
+	struct zkd_token_answer a;
 
 	x->call = NULL;
 	if (err) {
@@ -738,37 +650,23 @@ static void device_token(void *arg, int err, long status, const char *body, size
 		exchange_end(x, ZK_R_PROVIDER, "token_endpoint_unreachable", NULL);
 		return;
 	}
-	doc = cJSON_ParseWithLength(body, len);
-	if (status == 200) {
-		tok = cJSON_GetObjectItemCaseSensitive(doc, "id_token");
-		if (!cJSON_IsString(tok)) {
-			zk_log(LOG_ERR, "token response has no id_token");
-			exchange_end(x, ZK_R_PROVIDER, "no_token", NULL);
-		} else {
-			verify_now(x, tok->valuestring, strlen(tok->valuestring), true);
-		}
-		json_free_wiped(doc);
-		return;
-	}
-	e = cJSON_GetObjectItemCaseSensitive(doc, "error");
-	if (!cJSON_IsString(e)) {
-		zk_log(LOG_ERR, "token endpoint answered HTTP %ld without an error code", status);
-		exchange_end(x, ZK_R_PROVIDER, "token_endpoint_error", NULL);
-	} else if (strcmp(e->valuestring, "authorization_pending") == 0) {
+	zkd_parse_device_token(body, len, status, &a);
+	switch (a.next) {
+	case ZKD_NEXT_VERIFY:
+		verify_now(x, a.token, strlen(a.token), true);
+		break;
+	case ZKD_NEXT_SLOW_DOWN:
+		x->interval = zkd_device_slow_down(x->interval);
 		device_schedule(x);
-	} else if (strcmp(e->valuestring, "slow_down") == 0) {
-		if (x->interval + 5 <= DEVICE_INTERVAL_MAX)
-			x->interval += 5;
+		break;
+	case ZKD_NEXT_POLL:
 		device_schedule(x);
-	} else if (strcmp(e->valuestring, "access_denied") == 0) {
-		exchange_end(x, ZK_R_DENIED, "denied_at_provider", NULL);
-	} else if (strcmp(e->valuestring, "expired_token") == 0) {
-		exchange_end(x, ZK_R_EXPIRED, "device_code_expired", NULL);
-	} else {
-		zk_log(LOG_ERR, "token endpoint: error %s while polling", e->valuestring);
-		exchange_end(x, ZK_R_PROVIDER, "token_endpoint_error", NULL);
+		break;
+	default:
+		exchange_end(x, a.result, a.reason, NULL);
+		break;
 	}
-	json_free_wiped(doc);
+	zkd_token_answer_clear(&a);
 }
 
 static void device_poll(evutil_socket_t fd, short what, void *arg)
@@ -786,23 +684,11 @@ static void device_poll(evutil_socket_t fd, short what, void *arg)
 		exchange_end(x, ZK_R_INTERNAL, "token_request_failed", NULL);
 }
 
-static const char *json_str(const cJSON *doc, const char *name, size_t max)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, name);
-
-	if (!cJSON_IsString(v) || v->valuestring[0] == '\0' || strlen(v->valuestring) > max)
-		return NULL;
-	return v->valuestring;
-}
-
 static void device_authorized(void *arg, int err, long status, const char *body, size_t len)
 {
 	struct exchange *x = arg;
 	struct device_info info;
-	cJSON *doc = NULL;
-	const char *dc, *uc, *uri, *full;
-	const cJSON *n;
-	int64_t expires_in;
+	struct zkd_device_auth got;
 
 	x->call = NULL;
 	memset(&info, 0, sizeof(info));
@@ -811,35 +697,18 @@ static void device_authorized(void *arg, int err, long status, const char *body,
 		       failure(err, status));
 		goto fail;
 	}
-	doc = cJSON_ParseWithLength(body, len);
-	dc = json_str(doc, "device_code", 1024);
-	uc = json_str(doc, "user_code", ZK_MAX_CODE);
-	uri = json_str(doc, "verification_uri", ZK_MAX_URL);
-	full = json_str(doc, "verification_uri_complete", ZK_MAX_URL);
-	n = cJSON_GetObjectItemCaseSensitive(doc, "expires_in");
-	if (!dc || !uc || !uri || !zk_url_allowed(uri) || (full && !zk_url_allowed(full)) ||
-	    !cJSON_IsNumber(n) || n->valuedouble < 1 || n->valuedouble > 3600) {
-		zk_log(LOG_ERR, "device authorization response is incomplete or malformed");
+	if (zkd_parse_device_auth(body, len, &got) < 0)
 		goto fail;
-	}
-	expires_in = (int64_t)n->valuedouble;
-	n = cJSON_GetObjectItemCaseSensitive(doc, "interval");
-	x->interval = DEVICE_INTERVAL_DEFAULT;
-	if (cJSON_IsNumber(n) && n->valuedouble >= 1 && n->valuedouble <= DEVICE_INTERVAL_MAX)
-		x->interval = (int64_t)n->valuedouble;
-	x->device_deadline = zkd_now_mono() + expires_in;
-	x->device_code = strdup(dc);
-	if (x->device_code == NULL)
-		goto fail;
-	snprintf(info.url, sizeof(info.url), "%s", full ? full : uri);
-	snprintf(info.user_code, sizeof(info.user_code), "%s", uc);
-	info.expires_in = expires_in;
-	json_free_wiped(doc);
+	x->interval = got.interval;
+	x->device_deadline = zkd_now_mono() + got.expires_in;
+	x->device_code = got.device_code;
+	snprintf(info.url, sizeof(info.url), "%s", got.url);
+	snprintf(info.user_code, sizeof(info.user_code), "%s", got.user_code);
+	info.expires_in = got.expires_in;
 	x->started(x->arg, &info);
 	device_schedule(x);
 	return;
 fail:
-	json_free_wiped(doc);
 	exchange_end(x, ZK_R_PROVIDER, "device_authorization_failed", NULL);
 }
 

@@ -39,7 +39,8 @@ FUZZ_CFLAGS := -std=c11 -g -O1 -D_GNU_SOURCE -DZK_VERSION=\"fuzz\" \
 # The parsers, straight from the daemon's sources (no event loop, network
 # or socket code), and the harnesses' own helpers.
 FUZZ_LIB_SRC := common/proto.c \
-                $(addprefix zkauth-verifyd/,jwt.c jwks.c b64url.c alg.c config.c accounts.c util.c log.c) \
+                $(addprefix zkauth-verifyd/,jwt.c jwks.c b64url.c alg.c config.c accounts.c util.c log.c \
+                  oidc_parse.c callback.c) \
                 $(wildcard $(FUZZ_SRCDIR)/support/*.c)
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_HDRS    := $(wildcard include/*.h zkauth-verifyd/*.h $(FUZZ_SRCDIR)/support/*.h)

@@ -1,67 +1,78 @@
 /*
- * The browser's request to the callback listener, read the way
- * zkauth-verifyd/listener.c (on_request) and flow.c (flow_callback,
- * flow_short_link) read it: libevent parses the request target
- * (evhttp_uri_parse_with_flags with EVHTTP_URI_NONCONFORMANT, as evhttp
- * does for a request line); "/l/<id>" is a short link compared with
- * zk_streq_ct; on the callback path the query goes to
- * evhttp_parse_query_str, and state, code, error and iss are looked up
- * with evhttp_find_header and compared as flow_callback does. Keep this in
- * step with those files.
+ * The browser's request to the callback listener, read by the daemon's
+ * own functions (zkauth-verifyd/callback.c) the way listener.c
+ * (on_request) and flow.c (flow_callback, flow_paste, flow_short_link)
+ * use them: libevent parses the request target as evhttp does for a
+ * request line (evhttp_uri_parse_with_flags, EVHTTP_URI_NONCONFORMANT);
+ * zkd_route picks the page; a short link goes through zkd_short_link and
+ * a constant-time compare; a callback's query through zkd_query_parse,
+ * the state compare and zkd_callback_check for each profile, with and
+ * without RFC 9207 iss expected; then zkd_query_clear wipes it.
  *
  * Input: a request target starting with '/' ("/zkauth/callback?state=..."),
- * or else a bare query string. It is a C string to libevent, so it ends at
- * the first NUL, and no longer than the listener's header cap.
+ * or else a bare query string (as a paste gives one). It is a C string to
+ * libevent, so it ends at the first NUL, and no longer than the
+ * listener's header cap.
  */
 #include "fuzz.h"
 
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-#include <sys/queue.h>
-
+#include "callback.h"
 #include "util.h"
 
 #define TARGET_MAX    8192u /* LISTENER_MAX_HEADERS */
+#define LINK_CHARS    22    /* flow.c */
 #define CALLBACK_PATH "/zkauth/callback"
 #define OUR_STATE     "Q2hhbmdlIG1lIG5vdCBhIHJlYWwgc3RhdGU"
-#define OUR_LINK      "3q2b7xk"
-#define OUR_ISSUER    "https://idp.example.com"
+#define OUR_LINK      "3q2b7xkAAAAAAAAAAAAAAA"
+
+static volatile size_t sink;
 
 static void read_query(const char *query)
 {
-	struct evkeyvalq params;
-	const char *state, *code, *error, *iss;
-	volatile bool match = false, denied = false, no_code = false, iss_ok = false;
+	static const enum zk_profile profiles[] = {
+		ZK_PROFILE_OIDC, ZK_PROFILE_ZEROAUTH,
+	};
+	char issuer[] = "https://idp.example.com";
+	struct zk_config cfg;
+	struct zkd_query q;
+	size_t i;
 
-	TAILQ_INIT(&params);
-	if (evhttp_parse_query_str(query, &params) != 0)
-		goto out;
-	state = evhttp_find_header(&params, "state");
-	code = evhttp_find_header(&params, "code");
-	error = evhttp_find_header(&params, "error");
-	iss = evhttp_find_header(&params, "iss");
-	match = state != NULL && zk_streq_ct(OUR_STATE, state);
-	iss_ok = iss == NULL || strcmp(iss, OUR_ISSUER) == 0;
-	if (error != NULL)
-		denied = strcmp(error, "access_denied") == 0;
-	no_code = code == NULL || code[0] == '\0';
-out:
-	evhttp_clear_headers(&params);
-	(void)match;
-	(void)denied;
-	(void)no_code;
-	(void)iss_ok;
+	if (zkd_query_parse(&q, query) < 0) {
+		zkd_query_clear(&q);
+		return;
+	}
+	sink += q.state != NULL && zk_streq_ct(OUR_STATE, q.state);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.issuer = issuer;
+	for (i = 0; i < sizeof(profiles) / sizeof(profiles[0]); i++) {
+		cfg.profile = profiles[i];
+		const char *why = zkd_callback_check(&cfg, q.code, q.error, q.iss, false);
+
+		/* A code goes to the provider only when it is plain text. */
+		if (why == NULL && (q.code == NULL || !zk_plain_text(q.code)))
+			abort();
+		sink += why ? strlen(why) : 0;
+		why = zkd_callback_check(&cfg, q.code, q.error, q.iss, true);
+		sink += why ? strlen(why) : 0;
+	}
+	zkd_query_clear(&q);
+}
+
+static void read_short_link(const char *rest)
+{
+	char id[LINK_CHARS + 1];
+	bool go;
+
+	if (zkd_short_link(rest, id, LINK_CHARS, &go) == 0)
+		sink += zk_streq_ct(OUR_LINK, id) + go;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct evhttp_uri *uri;
-	const char *path, *query;
-	volatile bool short_link = false;
 	char *text;
 
 	if (size > TARGET_MAX)
@@ -79,15 +90,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	uri = evhttp_uri_parse_with_flags(text, EVHTTP_URI_NONCONFORMANT);
 	if (uri != NULL) {
-		path = evhttp_uri_get_path(uri);
-		query = evhttp_uri_get_query(uri);
-		if (path != NULL && strncmp(path, "/l/", 3) == 0 && strcmp(path, CALLBACK_PATH) != 0)
-			short_link = zk_streq_ct(OUR_LINK, path + 3);
-		else if (path != NULL && strcmp(path, CALLBACK_PATH) == 0 && query != NULL)
-			read_query(query);
+		const char *path = evhttp_uri_get_path(uri);
+
+		switch (zkd_route(path, CALLBACK_PATH)) {
+		case ZKD_ROUTE_SHORT_LINK:
+			read_short_link(path + 3);
+			break;
+		case ZKD_ROUTE_CALLBACK:
+			read_query(evhttp_uri_get_query(uri));
+			break;
+		default:
+			break;
+		}
 		evhttp_uri_free(uri);
 	}
 	free(text);
-	(void)short_link;
 	return 0;
 }

@@ -1,40 +1,28 @@
 /*
- * The provider's JSON answers the daemon reads with cJSON. They are read
- * inside static callbacks of zkauth-verifyd/oidc.c, which cannot be called
- * from here; this file mirrors what each does with the body, step for step
- * (names as in oidc.c). Keep the two in step when oidc.c changes:
+ * The provider's JSON answers, through the daemon's own readers in
+ * zkauth-verifyd/oidc_parse.c, the functions oidc.c calls from its HTTP
+ * callbacks:
  *
- *   discovered          discovery document (issuer, endpoints, device
- *                       endpoint, RFC 9207 flag), disc_url
- *   token_response      token endpoint answer: id_token / access_token /
- *                       accessToken by profile, error on non-200
- *   device_token        token endpoint while polling (RFC 8628 errors)
- *   device_authorized   device authorization response, json_str
- *   broker_authorized   zeroauth authorize response (authorizeUrl, state)
- *   json_free_wiped     after every one of them
+ *   zkd_parse_discovery        discovery document, for a code-flow and a
+ *                              device-flow configuration, endpoints unset
+ *   zkd_parse_token_response   code exchange answer, per profile, as an
+ *                              HTTP 200 and as an error
+ *   zkd_parse_device_token     the same endpoint while polling
+ *   zkd_parse_device_auth      device authorization response
+ *   zkd_parse_broker_auth      zeroauth authorize response
  *
- * Input: a response body. Like zk_http (http.c) it reaches the callbacks
- * NUL-terminated, at most 64 KiB (DISCOVERY_MAX, TOKEN_RESPONSE_MAX). Every
- * input goes through every reader, and through the token readers as an
- * HTTP 200 and as an error answer.
+ * Input: a response body. Like zk_http (http.c) hands it over, it is
+ * NUL-terminated and at most 64 KiB (DISCOVERY_MAX, TOKEN_RESPONSE_MAX).
  */
 #include "fuzz.h"
 
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
-#include "zkauth_proto.h"
+#include "oidc_parse.h"
 #include "util.h"
 
-#define BODY_MAX                (64u * 1024u)
-#define ISSUER                  "https://idp.example.com"
-#define DEVICE_INTERVAL_DEFAULT 5
-#define DEVICE_INTERVAL_MAX     60
+#define BODY_MAX (64u * 1024u)
 
 /* What a reader decided, kept where the compiler cannot drop the work. */
 static volatile size_t sink;
@@ -44,169 +32,78 @@ static void keep(const char *s)
 	sink += s ? strlen(s) : 0;
 }
 
-static void json_free_wiped(cJSON *doc)
+static void discovery(const char *body, size_t len, enum zk_flow flow)
 {
-	cJSON *it;
+	struct zk_config cfg;
+	struct zkd_discovery disc;
+	char issuer[] = "https://idp.example.com";
 
-	if (doc == NULL)
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.issuer = issuer;
+	cfg.flow = flow;
+	if (zkd_parse_discovery(body, len, &cfg, &disc) < 0)
 		return;
-	cJSON_ArrayForEach(it, doc)
-		if (cJSON_IsString(it))
-			zk_freezero_str(it->valuestring), it->valuestring = NULL;
-	cJSON_Delete(doc);
+	/* Set only on success, and then complete. */
+	if (!disc.authorization_endpoint || !disc.token_endpoint || !disc.jwks_uri ||
+	    (flow == ZK_FLOW_DEVICE) != (disc.device_endpoint != NULL))
+		abort();
+	keep(disc.authorization_endpoint);
+	keep(disc.token_endpoint);
+	keep(disc.jwks_uri);
+	keep(disc.device_endpoint);
+	sink += disc.iss_in_response;
+	zkd_discovery_free(&disc);
 }
 
-static const char *disc_url(const cJSON *doc, const char *name)
+static void token_answer(struct zkd_token_answer *a)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, name);
-
-	if (!cJSON_IsString(v) || !zk_url_allowed(v->valuestring))
-		return NULL;
-	return v->valuestring;
-}
-
-/* flow = device, no endpoint set in the configuration: every member read. */
-static void discovered(const char *body, size_t len)
-{
-	cJSON *doc = cJSON_ParseWithLength(body, len);
-	const cJSON *iss;
-	const char *a, *t, *j, *dev;
-	char *copy;
-
-	if (!cJSON_IsObject(doc))
-		goto out;
-	iss = cJSON_GetObjectItemCaseSensitive(doc, "issuer");
-	if (!cJSON_IsString(iss) || strcmp(iss->valuestring, ISSUER) != 0)
-		goto out;
-	a = disc_url(doc, "authorization_endpoint");
-	t = disc_url(doc, "token_endpoint");
-	j = disc_url(doc, "jwks_uri");
-	if (!a || !t || !j)
-		goto out;
-	dev = disc_url(doc, "device_authorization_endpoint");
-	if (dev == NULL)
-		goto out;
-	/* set_str: the daemon keeps copies. */
-	copy = strdup(dev);
-	keep(copy);
-	free(copy);
-	sink += cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
-		doc, "authorization_response_iss_parameter_supported"));
-out:
-	cJSON_Delete(doc);
-}
-
-/* Up to verify_now's input: the token and its strlen. */
-static void token_response(const char *body, size_t len, long status, const char *field)
-{
-	cJSON *doc = cJSON_ParseWithLength(body, len);
-	const cJSON *tok, *e;
-
-	if (status != 200) {
-		e = cJSON_GetObjectItemCaseSensitive(doc, "error");
-		sink += cJSON_IsString(e) && strcmp(e->valuestring, "invalid_grant") == 0;
-		goto out;
+	if (a->next == ZKD_NEXT_VERIFY) {
+		if (a->token == NULL)
+			abort();
+		keep(a->token);
+	} else if (a->next == ZKD_NEXT_END) {
+		if (a->reason == NULL || a->result == ZK_R_OK)
+			abort();
+		keep(a->reason);
 	}
-	tok = cJSON_GetObjectItemCaseSensitive(doc, field);
-	if (!cJSON_IsObject(doc) || !cJSON_IsString(tok))
-		goto out;
-	keep(tok->valuestring);
-out:
-	json_free_wiped(doc);
+	zkd_token_answer_clear(a);
 }
 
-static void device_token(const char *body, size_t len, long status)
+static void device_auth(const char *body, size_t len)
 {
-	static const char *const errors[] = {
-		"authorization_pending", "slow_down", "access_denied", "expired_token",
-	};
-	cJSON *doc = cJSON_ParseWithLength(body, len);
-	const cJSON *tok, *e;
-	size_t i;
+	struct zkd_device_auth got;
 
-	if (status == 200) {
-		tok = cJSON_GetObjectItemCaseSensitive(doc, "id_token");
-		if (cJSON_IsString(tok))
-			keep(tok->valuestring);
-		json_free_wiped(doc);
+	if (zkd_parse_device_auth(body, len, &got) < 0)
 		return;
-	}
-	e = cJSON_GetObjectItemCaseSensitive(doc, "error");
-	if (cJSON_IsString(e))
-		for (i = 0; i < sizeof(errors) / sizeof(errors[0]); i++)
-			sink += strcmp(e->valuestring, errors[i]) == 0;
-	json_free_wiped(doc);
+	if (got.interval < 1 || got.interval > ZKD_DEVICE_INTERVAL_MAX || got.expires_in < 1 ||
+	    got.expires_in > ZKD_DEVICE_EXPIRES_MAX || got.device_code == NULL)
+		abort();
+	keep(got.url);
+	keep(got.user_code);
+	sink += (size_t)zkd_device_slow_down(got.interval);
+	zk_freezero_str(got.device_code);
 }
 
-static const char *json_str(const cJSON *doc, const char *name, size_t max)
+static void broker_auth(const char *body, size_t len)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, name);
+	struct zkd_broker_auth got;
 
-	if (!cJSON_IsString(v) || v->valuestring[0] == '\0' || strlen(v->valuestring) > max)
-		return NULL;
-	return v->valuestring;
-}
-
-static void device_authorized(const char *body, size_t len)
-{
-	char url[ZK_MAX_URL + 1], user_code[ZK_MAX_CODE + 1], *device_code;
-	cJSON *doc = cJSON_ParseWithLength(body, len);
-	const char *dc, *uc, *uri, *full;
-	const cJSON *n;
-	int64_t expires_in, interval;
-
-	dc = json_str(doc, "device_code", 1024);
-	uc = json_str(doc, "user_code", ZK_MAX_CODE);
-	uri = json_str(doc, "verification_uri", ZK_MAX_URL);
-	full = json_str(doc, "verification_uri_complete", ZK_MAX_URL);
-	n = cJSON_GetObjectItemCaseSensitive(doc, "expires_in");
-	if (!dc || !uc || !uri || !zk_url_allowed(uri) || (full && !zk_url_allowed(full)) ||
-	    !cJSON_IsNumber(n) || n->valuedouble < 1 || n->valuedouble > 3600)
-		goto out;
-	/* UBSan (float-cast-overflow) checks these conversions. */
-	expires_in = (int64_t)n->valuedouble;
-	n = cJSON_GetObjectItemCaseSensitive(doc, "interval");
-	interval = DEVICE_INTERVAL_DEFAULT;
-	if (cJSON_IsNumber(n) && n->valuedouble >= 1 && n->valuedouble <= DEVICE_INTERVAL_MAX)
-		interval = (int64_t)n->valuedouble;
-	device_code = strdup(dc);
-	if (device_code == NULL)
-		goto out;
-	snprintf(url, sizeof(url), "%s", full ? full : uri);
-	snprintf(user_code, sizeof(user_code), "%s", uc);
-	keep(url);
-	keep(user_code);
-	sink += (size_t)(expires_in + interval);
-	zk_freezero_str(device_code);
-out:
-	json_free_wiped(doc);
-}
-
-static void broker_authorized(const char *body, size_t len)
-{
-	cJSON *doc = cJSON_ParseWithLength(body, len);
-	const cJSON *u, *st;
-	char *url, *state;
-
-	u = cJSON_GetObjectItemCaseSensitive(doc, "authorizeUrl");
-	st = cJSON_GetObjectItemCaseSensitive(doc, "state");
-	if (!cJSON_IsString(u) || !zk_url_allowed(u->valuestring) ||
-	    strlen(u->valuestring) > ZK_MAX_URL || !cJSON_IsString(st) ||
-	    strlen(st->valuestring) < 16 || strlen(st->valuestring) > 128)
-		goto out;
-	url = strdup(u->valuestring);
-	state = strdup(st->valuestring);
-	keep(url);
-	keep(state);
-	zk_freezero_str(url);
-	zk_freezero_str(state);
-out:
-	json_free_wiped(doc);
+	if (zkd_parse_broker_auth(body, len, &got) != 0)
+		return;
+	keep(got.url);
+	keep(got.state);
+	zk_freezero_str(got.url);
+	zk_freezero_str(got.state);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static const enum zk_profile profiles[] = {
+		ZK_PROFILE_OIDC, ZK_PROFILE_ZKAUTH, ZK_PROFILE_ZEROAUTH,
+	};
+	struct zkd_token_answer a;
 	char *body;
+	size_t i;
 
 	if (size > BODY_MAX)
 		return 0;
@@ -216,15 +113,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(body, data, size);
 	body[size] = '\0';
 
-	discovered(body, size);
-	token_response(body, size, 200, "id_token");     /* profile oidc */
-	token_response(body, size, 200, "access_token"); /* profile zkauth */
-	token_response(body, size, 200, "accessToken");  /* profile zeroauth */
-	token_response(body, size, 400, "id_token");
-	device_token(body, size, 200);
-	device_token(body, size, 400);
-	device_authorized(body, size);
-	broker_authorized(body, size);
+	discovery(body, size, ZK_FLOW_CODE);
+	discovery(body, size, ZK_FLOW_DEVICE);
+	for (i = 0; i < sizeof(profiles) / sizeof(profiles[0]); i++) {
+		zkd_parse_token_response(body, size, 200, profiles[i], &a);
+		token_answer(&a);
+	}
+	zkd_parse_token_response(body, size, 400, ZK_PROFILE_OIDC, &a);
+	token_answer(&a);
+	zkd_parse_device_token(body, size, 200, &a);
+	token_answer(&a);
+	zkd_parse_device_token(body, size, 400, &a);
+	token_answer(&a);
+	device_auth(body, size);
+	broker_auth(body, size);
 
 	free(body);
 	return 0;

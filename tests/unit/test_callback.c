@@ -1,0 +1,100 @@
+/* Unit tests: reading the browser's way back (callback.c). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "callback.h"
+
+#define CB "/zkauth/callback"
+
+static void test_route(void **state)
+{
+	assert_int_equal(zkd_route(CB, CB), ZKD_ROUTE_CALLBACK);
+	assert_int_equal(zkd_route("/l/abc", CB), ZKD_ROUTE_SHORT_LINK);
+	assert_int_equal(zkd_route("/l/", CB), ZKD_ROUTE_SHORT_LINK);
+	assert_int_equal(zkd_route(NULL, CB), ZKD_ROUTE_NOT_FOUND);
+	assert_int_equal(zkd_route("/", CB), ZKD_ROUTE_NOT_FOUND);
+	assert_int_equal(zkd_route(CB "/", CB), ZKD_ROUTE_NOT_FOUND);
+	assert_int_equal(zkd_route("/l", CB), ZKD_ROUTE_NOT_FOUND);
+	/* A redirect_uri under /l/ stays the callback. */
+	assert_int_equal(zkd_route("/l/cb", "/l/cb"), ZKD_ROUTE_CALLBACK);
+}
+
+static void test_short_link(void **state)
+{
+	char id[8];
+	bool go = true;
+
+	assert_int_equal(zkd_short_link("abc", id, 7, &go), 0);
+	assert_string_equal(id, "abc");
+	assert_false(go);
+	assert_int_equal(zkd_short_link("abcdefg/go", id, 7, &go), 0);
+	assert_string_equal(id, "abcdefg");
+	assert_true(go);
+	assert_int_equal(zkd_short_link("abcdefgh", id, 7, &go), -1);
+	assert_int_equal(zkd_short_link("abc/", id, 7, &go), -1);
+	assert_int_equal(zkd_short_link("abc/go/", id, 7, &go), -1);
+	assert_int_equal(zkd_short_link("abc/gone", id, 7, &go), -1);
+}
+
+static void test_query(void **state)
+{
+	struct zkd_query q;
+
+	assert_int_equal(zkd_query_parse(&q, "state=s1&code=c%2B1&iss=https%3A%2F%2Fidp"), 0);
+	assert_string_equal(q.state, "s1");
+	assert_string_equal(q.code, "c+1");
+	assert_string_equal(q.iss, "https://idp");
+	assert_null(q.error);
+	zkd_query_clear(&q);
+	assert_null(q.code);
+	assert_true(TAILQ_EMPTY(&q.params));
+
+	assert_int_equal(zkd_query_parse(&q, NULL), -1);
+	zkd_query_clear(&q);
+	assert_int_equal(zkd_query_parse(&q, "error=access_denied"), 0);
+	assert_string_equal(q.error, "access_denied");
+	assert_null(q.state);
+	zkd_query_clear(&q);
+}
+
+static void test_check(void **state)
+{
+	char issuer[] = "https://idp.example.com";
+	struct zk_config cfg;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.issuer = issuer;
+	assert_null(zkd_callback_check(&cfg, "code1", NULL, NULL, false));
+	assert_null(zkd_callback_check(&cfg, "code1", NULL, issuer, true));
+	assert_string_equal(zkd_callback_check(&cfg, "code1", NULL, NULL, true), "iss_mismatch");
+	assert_string_equal(zkd_callback_check(&cfg, "code1", NULL, "https://evil", false),
+			    "iss_mismatch");
+	assert_string_equal(zkd_callback_check(&cfg, NULL, "access_denied", NULL, false),
+			    "denied_at_provider");
+	assert_string_equal(zkd_callback_check(&cfg, "code1", "server_error", NULL, false),
+			    "provider_error");
+	assert_string_equal(zkd_callback_check(&cfg, NULL, NULL, NULL, false), "no_code");
+	assert_string_equal(zkd_callback_check(&cfg, "", NULL, NULL, false), "no_code");
+	assert_string_equal(zkd_callback_check(&cfg, "a b", NULL, NULL, false), "no_code");
+	assert_string_equal(zkd_callback_check(&cfg, "a\nb", NULL, NULL, false), "no_code");
+	/* zeroauth: the broker checks its upstream's iss. */
+	cfg.profile = ZK_PROFILE_ZEROAUTH;
+	assert_null(zkd_callback_check(&cfg, "code1", NULL, "https://upstream", true));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_route),
+		cmocka_unit_test(test_short_link),
+		cmocka_unit_test(test_query),
+		cmocka_unit_test(test_check),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

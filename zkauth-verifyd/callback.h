@@ -1,0 +1,57 @@
+/* The browser's way back, read without the event loop or any login: which
+ * page a request path asks for, the parameters of a callback query, and
+ * whether they let the daemon exchange the code. listener.c and flow.c
+ * decide with these; the unit tests and fuzz targets call them too. */
+#ifndef ZKD_CALLBACK_H
+#define ZKD_CALLBACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <sys/queue.h>
+
+#include "config.h"
+
+enum zkd_route {
+	ZKD_ROUTE_NOT_FOUND,
+	ZKD_ROUTE_SHORT_LINK,       /* /l/<id>[/go]: the rest follows "/l/" */
+	ZKD_ROUTE_CALLBACK,         /* redirect_uri's path */
+};
+
+/* Which page path (NULL: none) asks for, given redirect_uri's path. A
+ * callback path under /l/ stays the callback. */
+enum zkd_route zkd_route(const char *path, const char *callback_path);
+
+/* A short link's rest, "<id>" or "<id>/go", into id (NUL-terminated,
+ * at most id_max characters; id has room for id_max + 1). 0 and *go, or
+ * -1: no short link of ours. */
+int zkd_short_link(const char *rest, char *id, size_t id_max, bool *go);
+
+/* The parameters of a callback query (or of a pasted redirect address).
+ * The four pointers point into params, or are NULL when absent. */
+struct zkd_query {
+	struct evkeyvalq params;
+	const char *state;
+	const char *code;
+	const char *error;
+	const char *iss;
+};
+
+/* 0, or -1 when query (NULL allowed) is not a query string. Either way q
+ * is ready for zkd_query_clear. */
+int zkd_query_parse(struct zkd_query *q, const char *query);
+/* Wipes the parsed copies (they hold the code), then frees them. */
+void zkd_query_clear(struct zkd_query *q);
+
+/*
+ * Whether the provider's answer lets the daemon redeem code: NULL when
+ * it does, else the reason the login is denied ("iss_mismatch",
+ * "denied_at_provider", "provider_error", "no_code"). iss_expected: the
+ * provider said (RFC 9207) that its answers carry iss.
+ */
+const char *zkd_callback_check(const struct zk_config *cfg, const char *code,
+			       const char *error, const char *iss, bool iss_expected);
+
+#endif
