@@ -199,7 +199,9 @@ function upstreamAnswer(status, headers, body) {
  *   url, upstream,
  *   endpoints: { authorization_endpoint, token_endpoint, jwks_uri }
  *     (config overrides for the daemon's [provider] section),
- *   set({ token, jwks, discovery, other }): the handlers from now on
+ *   deviceEndpoint: the device authorization endpoint on the proxy, when
+ *     the provider has one (else null): for device_authorization_endpoint,
+ *   set({ token, jwks, discovery, device, other }): the handlers from now on
  *     (kinds not named pass through),
  *   reset(): everything passes through,
  *   host(path, reply): serves a fixed reply at path on the proxy, and
@@ -218,6 +220,11 @@ export async function startEvilProxy({ upstream }) {
     [new URL(disc.jwks_uri).pathname, 'jwks'],
     ['/.well-known/openid-configuration', 'discovery'],
   ]);
+  // A provider with the device flow on (RFC 8628) has one more endpoint
+  // the daemon calls: requests to it are of kind "device".
+  const deviceUrl = typeof disc.device_authorization_endpoint === 'string'
+    ? disc.device_authorization_endpoint : null;
+  if (deviceUrl) kinds.set(new URL(deviceUrl).pathname, 'device');
 
   let handlers = {};
   const hosted = new Map();
@@ -324,6 +331,7 @@ export async function startEvilProxy({ upstream }) {
       token_endpoint: here(disc.token_endpoint),
       jwks_uri: here(disc.jwks_uri),
     },
+    deviceEndpoint: deviceUrl ? here(deviceUrl) : null,
     requests,
     errors,
     set(next) { handlers = { ...next }; },
