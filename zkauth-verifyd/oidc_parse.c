@@ -7,15 +7,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-void zkd_json_free_wiped(cJSON *doc)
+/* Every string value in node and below it (cJSON limits nesting to
+ * CJSON_NESTING_LIMIT, so the recursion is bounded). */
+static void wipe_strings(cJSON *node)
 {
 	cJSON *it;
 
+	if (cJSON_IsString(node) && node->valuestring != NULL) {
+		zk_freezero_str(node->valuestring);
+		node->valuestring = NULL;
+	}
+	for (it = node->child; it != NULL; it = it->next)
+		wipe_strings(it);
+}
+
+void zkd_json_free_wiped(cJSON *doc)
+{
 	if (doc == NULL)
 		return;
-	cJSON_ArrayForEach(it, doc)
-		if (cJSON_IsString(it))
-			zk_freezero_str(it->valuestring), it->valuestring = NULL;
+	wipe_strings(doc);
 	cJSON_Delete(doc);
 }
 

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <malloc.h>
+#include <cjson/cJSON.h>
 
 #include "oidc_parse.h"
 #include "util.h"
@@ -384,6 +386,48 @@ static void test_broker_auth(void **state)
 	}
 }
 
+/* cJSON frees through this hook: count the blocks that still hold the
+ * marker when they go. zk_freezero_str frees wiped strings with free()
+ * itself, so only what cJSON_Delete frees is looked at. */
+#define MARK "SECRET-7Qm2"
+static int unwiped;
+
+static void free_looking(void *p)
+{
+	size_t n;
+
+	if (p == NULL)
+		return;
+	n = malloc_usable_size(p);
+	if (memmem(p, n, MARK, strlen(MARK)) != NULL)
+		unwiped++;
+	free(p);
+}
+
+static void test_json_free_wiped_nested(void **state)
+{
+	cJSON_Hooks hooks = { malloc, free_looking };
+	const char *text = "{\"a\":\"" MARK "\",\"b\":{\"c\":[\"" MARK "\",{\"d\":\"" MARK "\"}]},"
+			   "\"e\":[[\"" MARK "\"]]}";
+	cJSON *doc;
+
+	(void)state;
+	cJSON_InitHooks(&hooks);
+	/* The hook sees what is not wiped: a plain cJSON_Delete shows it. */
+	unwiped = 0;
+	doc = cJSON_Parse(text);
+	assert_non_null(doc);
+	cJSON_Delete(doc);
+	assert_int_equal(unwiped, 4);
+	/* Every string, however deep, is wiped before it is freed. */
+	unwiped = 0;
+	doc = cJSON_Parse(text);
+	assert_non_null(doc);
+	zkd_json_free_wiped(doc);
+	assert_int_equal(unwiped, 0);
+	cJSON_InitHooks(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -400,6 +444,7 @@ int main(void)
 		cmocka_unit_test(test_device_auth_rejected),
 		cmocka_unit_test(test_slow_down),
 		cmocka_unit_test(test_broker_auth),
+		cmocka_unit_test(test_json_free_wiped_nested),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
