@@ -31,6 +31,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { generateKeyPair } from '../provider/keygen.mjs';
 
 const HOST = '127.0.0.1';
 const HOP_BY_HOP = new Set(['host', 'connection', 'keep-alive', 'content-length',
@@ -108,7 +109,7 @@ const KEY_SHAPES = {
 export function generateSigningKey(alg = 'RS256', kid = `${alg.toLowerCase()}-${crypto.randomBytes(6).toString('hex')}`) {
   const shape = KEY_SHAPES[alg];
   if (!shape) throw new Error(`generateSigningKey: no shape for ${alg}`);
-  const { privateKey, publicKey } = crypto.generateKeyPairSync(...shape);
+  const { privateKey, publicKey } = generateKeyPair(...shape);
   const meta = { kid, alg, use: 'sig' };
   return {
     alg,
@@ -343,7 +344,10 @@ export async function startEvilProxy({ upstream }) {
     count: (kind) => requests.filter((r) => r.kind === kind).length,
     async stop() {
       for (const s of sockets) s.destroy();
-      await new Promise((resolve) => { server.close(resolve); });
+      await new Promise((resolve) => {
+        server.close(resolve);
+        server.closeAllConnections();
+      });
     },
   };
 }

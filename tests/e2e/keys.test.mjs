@@ -14,7 +14,6 @@
 //   ZK_BUILD=build node --test --test-concurrency=1 tests/e2e/keys.test.mjs
 
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 
 import {
@@ -23,6 +22,7 @@ import {
 import {
   loginOnce, loginOutcomeRe, sleep, startDaemon, startProvider,
 } from './lib.mjs';
+import { generateKeyPair } from '../provider/keygen.mjs';
 
 const SUCCESS = /successfully authenticated/;
 const GRANTED = loginOutcomeRe('alice', 'granted', 'mapped');
@@ -192,7 +192,7 @@ describe('signing keys', { concurrency: true }, () => {
       const daemon = await daemonFor(t, shared, proxy);
       const attacker = generateSigningKey('RS256');
       if (c.sign === 'weak') {
-        const weak = crypto.generateKeyPairSync('rsa', { modulusLength: 1024 });
+        const weak = generateKeyPair('rsa', { modulusLength: 1024 });
         attacker.privateKey = weak.privateKey;
         attacker.weakJwk = { ...weak.publicKey.export({ format: 'jwk' }), alg: 'RS256', use: 'sig' };
       }

@@ -13,7 +13,6 @@
 //   ZK_BUILD=build node --test --test-concurrency=1 tests/e2e/profiles.test.mjs
 
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 
 import { approve } from './browser.mjs';
@@ -23,6 +22,7 @@ import {
 } from './lib.mjs';
 import { startZkauth } from '../emulators/zkauth.mjs';
 import { startZeroauth } from '../emulators/zeroauth.mjs';
+import { generateKeyPair } from '../provider/keygen.mjs';
 
 const SUCCESS = /successfully authenticated/;
 const LOG_GRANTED = (user, sub) => new RegExp(
@@ -55,7 +55,7 @@ const ZEROAUTH_UPSTREAM_CLIENT = {
 // private_key_jwt: one client per key type, each registered with its
 // public key only; the daemon holds the private half in client_key_file.
 function keyClient(id, type, options) {
-  const { publicKey, privateKey } = crypto.generateKeyPairSync(type, options);
+  const { publicKey, privateKey } = generateKeyPair(type, options);
   const jwk = { ...publicKey.export({ format: 'jwk' }), kid: `${id}-key`, use: 'sig' };
   return {
     pem: privateKey.export({ type: 'pkcs8', format: 'pem' }),

@@ -4,6 +4,7 @@
 
 import crypto from 'node:crypto';
 import http from 'node:http';
+import { generateKeyPair } from '../provider/keygen.mjs';
 
 export const HOST = '127.0.0.1';
 
@@ -43,7 +44,7 @@ const SHAPES = {
 export function generateSigningKey(alg = 'RS256', kidPrefix = 'key') {
   const shape = SHAPES[alg];
   if (!shape) throw new Error(`no key shape for ${alg}`);
-  const { privateKey, publicKey } = crypto.generateKeyPairSync(...shape);
+  const { privateKey, publicKey } = generateKeyPair(...shape);
   const kid = `${kidPrefix}-${crypto.randomBytes(6).toString('hex')}`;
   return {
     alg,

@@ -55,6 +55,7 @@ import https from 'node:https';
 import { parseArgs } from 'node:util';
 
 import Provider from 'oidc-provider';
+import { generateKeyPair } from './keygen.mjs';
 
 const HOST = '127.0.0.1';
 
@@ -147,7 +148,7 @@ const KEY_SHAPES = {
 function generateKey(alg) {
   const shape = KEY_SHAPES[alg];
   if (!shape) throw new Error(`cannot generate a key for ${alg}`);
-  const { privateKey } = crypto.generateKeyPairSync(...shape);
+  const { privateKey } = generateKeyPair(...shape);
   const jwk = privateKey.export({ format: 'jwk' });
   return { ...jwk, alg, use: 'sig', kid: `${alg.toLowerCase()}-${crypto.randomBytes(6).toString('hex')}` };
 }
