@@ -39,7 +39,7 @@ import {
   generateSigningKey, resignIdToken, startEvilProxy, writePrivateJwks,
 } from './evil-proxy.mjs';
 import {
-  MODULE, SAN, addDaemonAccount, loginOutcomeRe, removeTempDir, runPamService, startDaemon,
+  MODULE, SAN, addDaemonAccount, childClosed, loginOutcomeRe, removeTempDir, runPamService, startDaemon,
   startProvider, tempDir, waitFor,
 } from './lib.mjs';
 import { createAccount } from './sshd-lib.mjs';
@@ -358,9 +358,7 @@ function runInTerminal(account, command) {
   child.stderr.setEncoding('utf8');
   child.stdout.on('data', onData);
   child.stderr.on('data', onData);
-  const closed = new Promise((resolve) => {
-    child.on('close', (code, signal) => resolve({ code, signal }));
-  });
+  const closed = childClosed(child, 'script');
   const alive = () => child.exitCode === null && child.signalCode === null;
   // The processes in script's terminal (the command and what it forked).
   const descendants = (pid) => {

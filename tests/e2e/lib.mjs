@@ -20,6 +20,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { describeProcess, startWatchdog } from './watchdog.mjs';
+
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SAN = process.env.SAN === '1';
 export const ZK_BUILD = path.resolve(ROOT, process.env.ZK_BUILD || (SAN ? 'build-san' : 'build'));
@@ -45,6 +47,71 @@ const SANITIZER_REPORT = /AddressSanitizer|LeakSanitizer|runtime error:/;
 
 export function sleep(ms) {
   return new Promise((resolve) => { setTimeout(resolve, ms); });
+}
+
+// ------------------------------------------------------------ processes
+
+// How long a child's output pipes may stay open after it has exited.
+const PIPE_GRACE_MS = 3000;
+
+// The processes (other than this one) that hold child's pipes.
+function pipeHolders(child) {
+  const inodes = new Set();
+  for (const s of [child.stdin, child.stdout, child.stderr]) {
+    const fd = s?._handle?.fd;
+    if (typeof fd !== 'number' || fd < 0) continue;
+    try {
+      inodes.add(fs.readlinkSync(`/proc/self/fd/${fd}`));
+    } catch { /* closed meanwhile */ }
+  }
+  const found = [];
+  if (inodes.size === 0) return found;
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    if (Number(pid) === process.pid) continue;
+    try {
+      const fds = fs.readdirSync(`/proc/${pid}/fd`);
+      if (fds.some((fd) => { try { return inodes.has(fs.readlinkSync(`/proc/${pid}/fd/${fd}`)); } catch { return false; } })) {
+        found.push(describeProcess(pid));
+      }
+    } catch { /* gone, or not ours to read */ }
+  }
+  return found;
+}
+
+/*
+ * Resolves { code, signal } once child has ended and its output pipes
+ * have closed. A process that inherited the pipes and outlived child
+ * would keep them open, and a wait for 'close' would then never end: so
+ * PIPE_GRACE_MS after the exit the pipes are closed from this end, and
+ * stderr names the processes that held them. No stray process can hang
+ * a test file this way; it shows in the output instead.
+ */
+export function childClosed(child, what = child.spawnfile) {
+  return new Promise((resolve) => {
+    let timer = null;
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal });
+    });
+    const giveUp = (code, signal) => {
+      timer = setTimeout(() => {
+        const holders = pipeHolders(child);
+        process.stderr.write(`e2e: ${what} (pid ${child.pid}) ended (${signal ?? code}) but its output `
+          + `pipes were still open ${PIPE_GRACE_MS} ms later; closed here. Held by:\n`
+          + `${holders.map((h) => `e2e:   ${h}\n`).join('') || 'e2e:   (no process found)\n'}`);
+        for (const s of [child.stdin, child.stdout, child.stderr]) s?.destroy();
+        resolve({ code, signal });
+      }, PIPE_GRACE_MS);
+    };
+    child.once('exit', giveUp);
+    // A process that could not be started has no exit to wait for.
+    child.once('error', () => { if (child.pid === undefined) giveUp(null, null); });
+  });
+}
+
+// See watchdog.mjs. ZK_WATCHDOG_S="S1,S2": when it reports (seconds).
+if (process.env.NODE_TEST_CONTEXT) {
+  startWatchdog((process.env.ZK_WATCHDOG_S ?? '150,270').split(',').map(Number).filter((n) => n > 0));
 }
 
 // Polls check() until it returns something truthy, or throws after ms.
@@ -163,10 +230,8 @@ function track(child, { echo } = {}) {
       }
     });
   }
-  // 'close', unlike 'exit', also waits for the pipes to drain.
-  out.closed = new Promise((resolve) => {
-    child.on('close', (code, signal) => resolve({ code, signal }));
-  });
+  // Unlike 'exit', this also waits for the pipes to drain (childClosed).
+  out.closed = childClosed(child);
   return out;
 }
 

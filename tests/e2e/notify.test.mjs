@@ -130,7 +130,9 @@ async function receiver(address) {
       if (child.exitCode !== null) return;
       const done = new Promise((resolve) => { child.once('exit', resolve); });
       child.stdin.end();
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
       await done;
+      clearTimeout(timer);
     },
   };
 }

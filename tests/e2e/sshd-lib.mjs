@@ -17,7 +17,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 
 import {
-  MODULE, SAN, checkSanitizerOutput, freePort, preloadLibraries, removeTempDir,
+  MODULE, SAN, checkSanitizerOutput, childClosed, freePort, preloadLibraries, removeTempDir,
   sanitizerEnvironment, tempDir, terminateChild, trackChild, waitForChildLine,
 } from './lib.mjs';
 
@@ -309,12 +309,10 @@ export function runSsh(opts = {}) {
   child.stderr.setEncoding('utf8');
   child.stdout.on('data', onData);
   child.stderr.on('data', onData);
-  out.closed = new Promise((resolve) => {
-    child.on('close', (code, signal) => {
-      if (out.partial) { out.lines.push(out.partial); out.partial = ''; }
-      for (const l of out.listeners) l();
-      resolve({ code, signal });
-    });
+  out.closed = childClosed(child, 'ssh').then((r) => {
+    if (out.partial) { out.lines.push(out.partial); out.partial = ''; }
+    for (const l of out.listeners) l();
+    return r;
   });
 
   const allLines = () => (out.partial ? [...out.lines, out.partial] : [...out.lines]);

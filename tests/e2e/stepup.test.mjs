@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 
 import { Browser, approve } from './browser.mjs';
-import { runPam, sleep, startDaemon, startProvider } from './lib.mjs';
+import { runPam, sleep, startDaemon, startProvider, waitFor } from './lib.mjs';
 
 const SUCCESS = /successfully authenticated/;
 
@@ -154,7 +154,7 @@ describe('the module socket under abuse', () => {
     t.after(() => child.kill('SIGKILL'));
     let out = '';
     child.stdout.on('data', (d) => { out += d; });
-    await new Promise((resolve) => { const i = setInterval(() => { if (/open \d+/.test(out)) { clearInterval(i); resolve(); } }, 50); });
+    await waitFor(() => /open \d+/.test(out), { ms: 20000, what: '"open N" from the holder' });
     const open = Number(out.match(/open (\d+)/)[1]);
     assert.ok(open <= 4, `bob kept ${open} connections (max_pending_per_user 3, +1)`);
     // root (sshd) is still served

@@ -21,8 +21,8 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 
 import {
-  CLIENT_ID, CLIENT_SECRET, SAN, SERVICE, freePort, loginOutcomeRe, removeTempDir, runPam,
-  startDaemon, startProvider, tempDir,
+  CLIENT_ID, CLIENT_SECRET, SAN, SERVICE, childClosed, freePort, loginOutcomeRe, removeTempDir,
+  runPam, startDaemon, startProvider, tempDir,
 } from './lib.mjs';
 
 const BROWSER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'browser.mjs');
@@ -121,7 +121,7 @@ function browserCli(pki, url, login) {
     child.stderr.on('data', (d) => { stderr += d; });
     const timer = setTimeout(() => child.kill('SIGKILL'), 20000);
     child.on('error', reject);
-    child.on('close', (code, signal) => {
+    childClosed(child).then(({ code, signal }) => {
       clearTimeout(timer);
       resolve({ code: code ?? signal, stdout, stderr });
     });

@@ -35,12 +35,22 @@ function runCli(file, args) {
     { stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let out = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${file} did not say READY within 15 s: ${out}`));
+    }, 15000);
     child.stdout.on('data', (c) => {
       out += c;
       const m = /^READY (.*)$/m.exec(out);
-      if (m) resolve({ child, ready: m[1] });
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, ready: m[1] });
+      }
     });
-    child.on('exit', (code) => reject(new Error(`${file} exited ${code}`)));
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${file} exited ${code}`));
+    });
   });
 }
 
