@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 PKGS="build-essential pkg-config libpam0g-dev libcurl4-openssl-dev libssl-dev \
 libcjson-dev libqrencode-dev libevent-dev libcmocka-dev libpam-wrapper \
 libnss-wrapper pamtester nodejs npm clang libclang-rt-14-dev zbar-tools \
-openssh-server openssh-client dpkg-dev debhelper lintian rpm systemd sudo"
+openssh-server openssh-client dpkg-dev debhelper lintian rpm systemd sudo iproute2"
 
 missing=""
 for p in $PKGS; do

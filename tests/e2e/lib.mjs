@@ -54,28 +54,63 @@ export function sleep(ms) {
 // How long a child's output pipes may stay open after it has exited.
 const PIPE_GRACE_MS = 3000;
 
-// The processes (other than this one) that hold child's pipes.
+// The processes (other than this one) that hold the other ends of
+// child's stdio. Node's "pipes" to a child are socket pairs: the other
+// end has an inode of its own, which ss(8) tells.
 function pipeHolders(child) {
-  const inodes = new Set();
+  const wanted = new Set();
+  let peers = null;
   for (const s of [child.stdin, child.stdout, child.stderr]) {
     const fd = s?._handle?.fd;
     if (typeof fd !== 'number' || fd < 0) continue;
+    let link;
     try {
-      inodes.add(fs.readlinkSync(`/proc/self/fd/${fd}`));
-    } catch { /* closed meanwhile */ }
+      link = fs.readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue; // closed meanwhile
+    }
+    const m = /^(socket|pipe):\[(\d+)\]$/.exec(link);
+    if (!m) continue;
+    if (m[1] === 'pipe') {
+      wanted.add(link);
+      continue;
+    }
+    peers ??= unixSocketPeers();
+    if (peers.has(m[2])) wanted.add(`socket:[${peers.get(m[2])}]`);
   }
   const found = [];
-  if (inodes.size === 0) return found;
+  if (wanted.size === 0) return found;
   for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     if (Number(pid) === process.pid) continue;
+    let fds;
     try {
-      const fds = fs.readdirSync(`/proc/${pid}/fd`);
-      if (fds.some((fd) => { try { return inodes.has(fs.readlinkSync(`/proc/${pid}/fd/${fd}`)); } catch { return false; } })) {
-        found.push(describeProcess(pid));
-      }
-    } catch { /* gone, or not ours to read */ }
+      fds = fs.readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue; // gone
+    }
+    const holds = fds.some((fd) => {
+      try { return wanted.has(fs.readlinkSync(`/proc/${pid}/fd/${fd}`)); } catch { return false; }
+    });
+    if (holds) found.push(describeProcess(pid));
   }
   return found;
+}
+
+// inode -> peer inode of every connected Unix socket (ss -xan).
+function unixSocketPeers() {
+  const peers = new Map();
+  let out = '';
+  try {
+    out = execFileSync('ss', ['-xan'], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return peers; // no ss: the holders go unnamed
+  }
+  for (const line of out.split('\n')) {
+    // u_str ESTAB 0 0 * 13861498 * 13861499
+    const f = line.trim().split(/\s+/);
+    if (f.length >= 8 && /^\d+$/.test(f[5]) && /^\d+$/.test(f[7])) peers.set(f[5], f[7]);
+  }
+  return peers;
 }
 
 /*
@@ -95,7 +130,12 @@ export function childClosed(child, what = child.spawnfile) {
     });
     const giveUp = (code, signal) => {
       timer = setTimeout(() => {
-        const holders = pipeHolders(child);
+        let holders;
+        try {
+          holders = pipeHolders(child);
+        } catch (err) {
+          holders = [`(could not look: ${err.message})`];
+        }
         process.stderr.write(`e2e: ${what} (pid ${child.pid}) ended (${signal ?? code}) but its output `
           + `pipes were still open ${PIPE_GRACE_MS} ms later; closed here. Held by:\n`
           + `${holders.map((h) => `e2e:   ${h}\n`).join('') || 'e2e:   (no process found)\n'}`);
