@@ -715,8 +715,11 @@ export function runPamService(opts = {}) {
     endInput() {
       if (child.stdin.writable) child.stdin.end();
     },
+    // Also removes the service directory once pamtester has gone, for
+    // the tests that kill it and never ask for its result.
     kill() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      out.closed.then(() => removeDir(dir));
     },
     result(ms = 60000) {
       done ??= (async () => {
