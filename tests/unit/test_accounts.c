@@ -15,42 +15,28 @@
 
 #include <cmocka.h>
 
+#include "testfiles.h"
+
 #include "accounts.h"
 
-static char tmpdir[PATH_MAX];
 static char map_path[PATH_MAX + 64];
-
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(p);
-}
 
 static int setup(void **state)
 {
-	const char *base = getenv("TMPDIR");
-
-	snprintf(tmpdir, sizeof(tmpdir), "%s/zk-accounts-XXXXXX", base && *base ? base : "/tmp");
-	if (!mkdtemp(tmpdir))
+	if (tf_mkdir("zk-accounts") < 0)
 		return -1;
-	snprintf(map_path, sizeof(map_path), "%s/users.map", tmpdir);
+	snprintf(map_path, sizeof(map_path), "%s/users.map", tf_dir);
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return tf_rmdir();
 }
 
 static void write_map_len(const char *text, size_t len, mode_t mode)
 {
-	int fd;
-
-	unlink(map_path);
-	fd = open(map_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, len), (ssize_t)len);
-	assert_int_equal(fchmod(fd, mode), 0);
-	close(fd);
+	tf_write_at(map_path, text, len, mode);
 }
 
 static struct zk_accounts *load_ok(const char *text)
@@ -245,7 +231,7 @@ static void test_file_errors(void **state)
 	assert_int_equal(zk_accounts_load("/nonexistent/users.map", &a, err, sizeof(err)), -1);
 	assert_null(a);
 	assert_non_null(strstr(err, "/nonexistent/users.map"));
-	assert_int_equal(zk_accounts_load(tmpdir, &a, err, sizeof(err)), -1);
+	assert_int_equal(zk_accounts_load(tf_dir, &a, err, sizeof(err)), -1);
 	assert_null(a);
 }
 

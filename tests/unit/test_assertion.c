@@ -31,6 +31,7 @@
 
 #include "assertion.h"
 #include "util.h"
+#include "testfiles.h"
 #include "testkeys.h"
 
 #define CLIENT_ID "zkauth-client"
@@ -40,20 +41,11 @@
 #define LIFETIME 60
 #define LIFETIME_CAP 300
 
-static char tmpdir[PATH_MAX];
 static EVP_PKEY *rsa_key, *ec_key;
-
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(p);
-}
 
 static int setup(void **state)
 {
-	const char *base = getenv("TMPDIR");
-
-	snprintf(tmpdir, sizeof(tmpdir), "%s/zk-assertion-XXXXXX", base && *base ? base : "/tmp");
-	if (!mkdtemp(tmpdir))
+	if (tf_mkdir("zk-assertion") < 0)
 		return -1;
 	rsa_key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
 	ec_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
@@ -64,26 +56,10 @@ static int teardown(void **state)
 {
 	EVP_PKEY_free(rsa_key);
 	EVP_PKEY_free(ec_key);
-	return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return tf_rmdir();
 }
 
-/* Writes len bytes to tmpdir/name with mode; returns the path (static). */
-static const char *write_file(const char *name, const void *data, size_t len, mode_t mode)
-{
-	static char path[PATH_MAX + 64];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-	unlink(path);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, len), (ssize_t)len);
-	assert_int_equal(fchmod(fd, mode), 0);
-	close(fd);
-	return path;
-}
-
-/* The key as PEM (PKCS#8, or encrypted with pass when not NULL) in tmpdir/name. */
+/* The key as PEM (PKCS#8, or encrypted with pass when not NULL) in tf_dir/name. */
 static const char *write_key(const char *name, EVP_PKEY *k, const char *pass, mode_t mode)
 {
 	BIO *bio = BIO_new(BIO_s_mem());
@@ -99,7 +75,7 @@ static const char *write_key(const char *name, EVP_PKEY *k, const char *pass, mo
 		assert_int_equal(PEM_write_bio_PrivateKey(bio, k, NULL, NULL, 0, NULL, NULL), 1);
 	n = BIO_get_mem_data(bio, &pem);
 	assert_true(n > 0);
-	path = write_file(name, pem, (size_t)n, mode);
+	path = tf_write(name, pem, (size_t)n, mode);
 	BIO_free(bio);
 	return path;
 }
@@ -396,12 +372,12 @@ static void test_load_refused(void **state)
 	char *pem;
 	long n;
 
-	snprintf(missing, sizeof(missing), "%s/no-such-key.pem", tmpdir);
+	snprintf(missing, sizeof(missing), "%s/no-such-key.pem", tf_dir);
 	expect_refused(missing, "missing file");
-	expect_refused(tmpdir, "a directory");
-	expect_refused(write_file("garbage.pem", garbage, sizeof(garbage) - 1, 0600), "garbage");
-	expect_refused(write_file("empty.pem", "", 0, 0600), "empty");
-	expect_refused(write_file("cut.pem", cut_pem, sizeof(cut_pem) - 1, 0600), "truncated PEM");
+	expect_refused(tf_dir, "a directory");
+	expect_refused(tf_write("garbage.pem", garbage, sizeof(garbage) - 1, 0600), "garbage");
+	expect_refused(tf_write("empty.pem", "", 0, 0600), "empty");
+	expect_refused(tf_write("cut.pem", cut_pem, sizeof(cut_pem) - 1, 0600), "truncated PEM");
 	/* a good key, but readable by others: a secret file must be 0600 */
 	expect_refused(write_key("open.pem", rsa_key, NULL, 0644), "mode 0644");
 	expect_refused(write_key("group.pem", ec_key, NULL, 0640), "mode 0640");
@@ -413,7 +389,7 @@ static void test_load_refused(void **state)
 	assert_non_null(bio);
 	assert_int_equal(PEM_write_bio_PUBKEY(bio, rsa_key), 1);
 	n = BIO_get_mem_data(bio, &pem);
-	expect_refused(write_file("public.pem", pem, (size_t)n, 0600), "public key");
+	expect_refused(tf_write("public.pem", pem, (size_t)n, 0600), "public key");
 	BIO_free(bio);
 
 	EVP_PKEY_free(small);

@@ -15,42 +15,28 @@
 
 #include <cmocka.h>
 
+#include "testfiles.h"
+
 #include "config.h"
 
-static char tmpdir[PATH_MAX];
 static char conf_path[PATH_MAX + 64];
-
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(p);
-}
 
 static int setup(void **state)
 {
-	const char *base = getenv("TMPDIR");
-
-	snprintf(tmpdir, sizeof(tmpdir), "%s/zk-config-XXXXXX", base && *base ? base : "/tmp");
-	if (!mkdtemp(tmpdir))
+	if (tf_mkdir("zk-config") < 0)
 		return -1;
-	snprintf(conf_path, sizeof(conf_path), "%s/zkauth.conf", tmpdir);
+	snprintf(conf_path, sizeof(conf_path), "%s/zkauth.conf", tf_dir);
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return tf_rmdir();
 }
 
 static void write_conf_len(const char *text, size_t len, mode_t mode)
 {
-	int fd;
-
-	unlink(conf_path);
-	fd = open(conf_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, len), (ssize_t)len);
-	assert_int_equal(fchmod(fd, mode), 0);
-	close(fd);
+	tf_write_at(conf_path, text, len, mode);
 }
 
 static void write_conf(const char *text)
@@ -580,7 +566,7 @@ static void test_file_errors(void **state)
 	assert_int_equal(zk_config_load("/nonexistent/zkauth.conf", &c, err, sizeof(err)), -1);
 	assert_true(is_zeroed(&c));
 	assert_non_null(strstr(err, "/nonexistent/zkauth.conf"));
-	assert_int_equal(zk_config_load(tmpdir, &c, err, sizeof(err)), -1);
+	assert_int_equal(zk_config_load(tf_dir, &c, err, sizeof(err)), -1);
 	assert_true(is_zeroed(&c));
 }
 

@@ -937,13 +937,13 @@ static void test_unsafe_ancestor(void **state)
 	char sub[128], sock[160];
 	int lfd;
 
-	snprintf(sub, sizeof(sub), "%s/run", fx->dir);
-	snprintf(sock, sizeof(sock), "%s/verifyd.sock", sub);
+	assert_true((size_t)snprintf(sub, sizeof(sub), "%s/run", fx->dir) < sizeof(sub));
+	assert_true((size_t)snprintf(sock, sizeof(sock), "%s/verifyd.sock", sub) < sizeof(sock));
 	assert_int_equal(mkdir(sub, 0755), 0);
 	lfd = bound_socket(sock);
 	assert_int_equal(listen(lfd, 8), 0);
 	assert_int_equal(chmod(fx->dir, 0777), 0);
-	snprintf(fx->sock, sizeof(fx->sock), "%s", sock);
+	assert_true((size_t)snprintf(fx->sock, sizeof(fx->sock), "%s", sock) < sizeof(fx->sock));
 	assert_int_equal(run(fx, DIRECT, "alice", 0, "socket=%s"), PAM_AUTHINFO_UNAVAIL);
 	{
 		struct pollfd p = { .fd = lfd, .events = POLLIN };

@@ -15,43 +15,20 @@
 
 #include <cmocka.h>
 
+#include "testfiles.h"
+
 #include "log.h"
 #include "util.h"
 
-static char tmpdir[PATH_MAX];
-
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(p);
-}
 
 static int setup(void **state)
 {
-	const char *base = getenv("TMPDIR");
-
-	snprintf(tmpdir, sizeof(tmpdir), "%s/zk-util-XXXXXX", base && *base ? base : "/tmp");
-	return mkdtemp(tmpdir) ? 0 : -1;
+	return tf_mkdir("zk-util");
 }
 
 static int teardown(void **state)
 {
-	return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* Writes len bytes to tmpdir/name with mode; returns the path (static). */
-static const char *write_file(const char *name, const void *data, size_t len, mode_t mode)
-{
-	static char path[PATH_MAX + 64];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-	unlink(path);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, len), (ssize_t)len);
-	assert_int_equal(fchmod(fd, mode), 0);
-	close(fd);
-	return path;
+	return tf_rmdir();
 }
 
 static void test_parse_uint(void **state)
@@ -181,26 +158,26 @@ static void test_secret_ok(void **state)
 	size_t len = 0;
 	const char *p;
 
-	p = write_file("s1", "s3cret\n", 7, 0600);
+	p = tf_write("s1", "s3cret\n", 7, 0600);
 	assert_int_equal(zk_read_secret_file(p, 64, &s, &len, err, sizeof(err)), 0);
 	assert_int_equal(len, 6);
 	assert_string_equal(s, "s3cret");
 	zk_freezero(s, len);
 
-	p = write_file("s2", "s3cret\r\n", 8, 0400);
+	p = tf_write("s2", "s3cret\r\n", 8, 0400);
 	assert_int_equal(zk_read_secret_file(p, 64, &s, &len, err, sizeof(err)), 0);
 	assert_int_equal(len, 6);
 	assert_string_equal(s, "s3cret");
 	zk_freezero(s, len);
 
 	/* Only one newline is stripped; no newline is fine. */
-	p = write_file("s3", "ab\n\n", 4, 0600);
+	p = tf_write("s3", "ab\n\n", 4, 0600);
 	assert_int_equal(zk_read_secret_file(p, 64, &s, &len, err, sizeof(err)), 0);
 	assert_int_equal(len, 3);
 	assert_string_equal(s, "ab\n");
 	zk_freezero(s, len);
 
-	p = write_file("s4", "xyz", 3, 0600);
+	p = tf_write("s4", "xyz", 3, 0600);
 	assert_int_equal(zk_read_secret_file(p, 3, &s, &len, err, sizeof(err)), 0);
 	assert_int_equal(len, 3);
 	assert_string_equal(s, "xyz");
@@ -228,43 +205,43 @@ static void test_secret_refused(void **state)
 	char path[PATH_MAX + 64], link[PATH_MAX + 64], big[100];
 	const char *p;
 
-	p = write_file("g", "TOPSECRET\n", 10, 0640);
+	p = tf_write("g", "TOPSECRET\n", 10, 0640);
 	expect_refused(p, 64, "mode 0640");
-	p = write_file("o", "TOPSECRET\n", 10, 0644);
+	p = tf_write("o", "TOPSECRET\n", 10, 0644);
 	expect_refused(p, 64, "mode 0644");
-	p = write_file("x", "TOPSECRET\n", 10, 0604);
+	p = tf_write("x", "TOPSECRET\n", 10, 0604);
 	expect_refused(p, 64, "mode");
 
-	p = write_file("target", "TOPSECRET\n", 10, 0600);
+	p = tf_write("target", "TOPSECRET\n", 10, 0600);
 	snprintf(path, sizeof(path), "%s", p);
-	snprintf(link, sizeof(link), "%s/link", tmpdir);
+	snprintf(link, sizeof(link), "%s/link", tf_dir);
 	assert_int_equal(symlink(path, link), 0);
 	expect_refused(link, 64, "symbolic link");
 
-	snprintf(path, sizeof(path), "%s/dir", tmpdir);
+	snprintf(path, sizeof(path), "%s/dir", tf_dir);
 	assert_int_equal(mkdir(path, 0700), 0);
 	expect_refused(path, 64, "not a regular file");
 
-	snprintf(path, sizeof(path), "%s/fifo", tmpdir);
+	snprintf(path, sizeof(path), "%s/fifo", tf_dir);
 	assert_int_equal(mkfifo(path, 0600), 0);
 	expect_refused(path, 64, "not a regular file");
 
 	memset(big, 'A', sizeof(big));
 	memcpy(big, "TOPSECRET", 9);
-	p = write_file("big", big, sizeof(big), 0600);
+	p = tf_write("big", big, sizeof(big), 0600);
 	expect_refused(p, 99, "larger than 99");
 	/* The newline counts against the cap too. */
-	p = write_file("big2", "TOPSECRET\n", 10, 0600);
+	p = tf_write("big2", "TOPSECRET\n", 10, 0600);
 	expect_refused(p, 9, "larger");
 
-	p = write_file("empty", "", 0, 0600);
+	p = tf_write("empty", "", 0, 0600);
 	expect_refused(p, 64, "empty");
-	p = write_file("nl", "\n", 1, 0600);
+	p = tf_write("nl", "\n", 1, 0600);
 	expect_refused(p, 64, "empty");
-	p = write_file("nul", "TOPSECRET\0x", 11, 0600);
+	p = tf_write("nul", "TOPSECRET\0x", 11, 0600);
 	expect_refused(p, 64, "NUL");
 
-	snprintf(path, sizeof(path), "%s/missing", tmpdir);
+	snprintf(path, sizeof(path), "%s/missing", tf_dir);
 	expect_refused(path, 64, "No such file");
 }
 
@@ -274,7 +251,7 @@ static void test_secret_owner(void **state)
 
 	if (geteuid() != 0)
 		skip();
-	p = write_file("foreign", "TOPSECRET\n", 10, 0600);
+	p = tf_write("foreign", "TOPSECRET\n", 10, 0600);
 	assert_int_equal(chown(p, 12345, 12345), 0);
 	expect_refused(p, 64, "owned by uid 12345");
 }
@@ -285,19 +262,19 @@ static void test_config_file(void **state)
 	size_t len = 0;
 	const char *p;
 
-	p = write_file("c1", "a = b\n", 6, 0644);
+	p = tf_write("c1", "a = b\n", 6, 0644);
 	assert_int_equal(zk_read_config_file(p, 100, &s, &len, err, sizeof(err)), 0);
 	assert_int_equal(len, 6);
 	assert_string_equal(s, "a = b\n");
 	free(s);
 	s = NULL;
 
-	p = write_file("c2", "a = b\n", 6, 0666);
+	p = tf_write("c2", "a = b\n", 6, 0666);
 	assert_int_equal(zk_read_config_file(p, 100, &s, &len, err, sizeof(err)), -1);
 	assert_null(s);
 	assert_non_null(strstr(err, "world-writable"));
 
-	p = write_file("c3", "a = b\n", 6, 0644);
+	p = tf_write("c3", "a = b\n", 6, 0644);
 	assert_int_equal(zk_read_config_file(p, 5, &s, &len, err, sizeof(err)), -1);
 	assert_null(s);
 	assert_non_null(strstr(err, "larger"));
@@ -347,7 +324,7 @@ static void capture_log(char *out, size_t n, void (*fn)(void))
 	int fd, saved;
 	ssize_t r;
 
-	snprintf(path, sizeof(path), "%s/stderr", tmpdir);
+	snprintf(path, sizeof(path), "%s/stderr", tf_dir);
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	assert_true(fd >= 0);
 	saved = dup(STDERR_FILENO);
