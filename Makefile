@@ -57,18 +57,27 @@ D_OBJ      := $(D_SRC:%.c=$(BUILD)/obj/%.o)
 MODULE := $(BUILD)/pam_zkauth.so
 DAEMON := $(BUILD)/zkauth-verifyd
 
-.PHONY: all check unit e2e check-san install uninstall dist clean deps demo bench fuzz
+.PHONY: all check unit e2e check-san install uninstall dist clean deps demo bench fuzz libs test-libs
 all: $(MODULE) $(DAEMON)
 
-$(BUILD)/obj/common/%.o: common/%.c include/zkauth_proto.h
+# The library flags above are read from pkg-config when make starts. A
+# target that needs them fails here, naming the Debian package, instead of
+# at link time; `demo` and `check` install them first and then run a fresh
+# make, which reads the flags again.
+libs:
+	@tests/deps.sh --check-libs
+test-libs:
+	@tests/deps.sh --check-libs tests
+
+$(BUILD)/obj/common/%.o: common/%.c include/zkauth_proto.h | libs
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -fPIC $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/obj/pam_zkauth/%.o: pam_zkauth/%.c $(wildcard pam_zkauth/*.h) include/zkauth_proto.h
+$(BUILD)/obj/pam_zkauth/%.o: pam_zkauth/%.c $(wildcard pam_zkauth/*.h) include/zkauth_proto.h | libs
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -fPIC $(QR_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/obj/zkauth-verifyd/%.o: zkauth-verifyd/%.c $(wildcard zkauth-verifyd/*.h) include/zkauth_proto.h
+$(BUILD)/obj/zkauth-verifyd/%.o: zkauth-verifyd/%.c $(wildcard zkauth-verifyd/*.h) include/zkauth_proto.h | libs
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -fPIE $(D_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
@@ -87,7 +96,7 @@ $(MODULE): $(PAM_OBJ) $(COMMON_OBJ) pam_zkauth/pam_zkauth.map
 $(DAEMON): $(BUILD)/obj/zkauth-verifyd/main.o $(BUILD)/libzkd.a $(BUILD)/libzkcommon.a
 	$(CC) -pie $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(D_LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libzkpam.a $(BUILD)/libzkd.a $(BUILD)/libzkcommon.a
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libzkpam.a $(BUILD)/libzkd.a $(BUILD)/libzkcommon.a | test-libs
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -Izkauth-verifyd -Ipam_zkauth $(D_CFLAGS) $(QR_CFLAGS) $(CPPFLAGS) $(CFLAGS) \
 	  -o $@ $< $(BUILD)/libzkpam.a $(BUILD)/libzkd.a $(BUILD)/libzkcommon.a \
@@ -104,10 +113,12 @@ check: deps
 	$(MAKE) unit e2e
 	$(MAKE) SAN=1 unit e2e
 
+DEPS ?= tests/deps.sh
 deps:
-	@tests/deps.sh
+	@$(DEPS)
 
-demo: deps all
+demo: deps
+	$(MAKE) all
 	ZK_BUILD=$(CURDIR)/$(BUILD) INTERACTIVE=$(INTERACTIVE) node tests/e2e/demo.mjs
 
 $(BUILD)/bench_verify: tests/bench/bench_verify.c $(BUILD)/libzkd.a $(BUILD)/libzkcommon.a

@@ -5,6 +5,30 @@
 set -eu
 cd "$(dirname "$0")/.."
 
+# --check-libs [tests]: only say which build packages are missing (the
+# Makefile runs this before it compiles; with "tests", the unit tests'
+# too), install nothing.
+if [ "${1:-}" = --check-libs ]; then
+	missing=""
+	# PKG_CONFIG may carry arguments (tests/first-call.sh).
+	pc=${PKG_CONFIG:-pkg-config}
+	command -v "${CC:-cc}" >/dev/null 2>&1 || missing="$missing build-essential"
+	if ! command -v "${pc%% *}" >/dev/null 2>&1; then
+		missing="$missing pkg-config"
+	else
+		for pair in pam:libpam0g-dev libqrencode:libqrencode-dev libcurl:libcurl4-openssl-dev \
+			libcrypto:libssl-dev libssl:libssl-dev libcjson:libcjson-dev \
+			libevent_core:libevent-dev libevent_extra:libevent-dev \
+			libevent_openssl:libevent-dev ${2:+cmocka:libcmocka-dev}; do
+			$pc --exists "${pair%%:*}" 2>/dev/null && continue
+			case " $missing " in *" ${pair#*:} "*) ;; *) missing="$missing ${pair#*:}" ;; esac
+		done
+	fi
+	[ -z "$missing" ] && exit 0
+	echo "missing packages:$missing (run make deps as root)" >&2
+	exit 1
+fi
+
 PKGS="build-essential pkg-config libpam0g-dev libcurl4-openssl-dev libssl-dev \
 libcjson-dev libqrencode-dev libevent-dev libcmocka-dev libpam-wrapper \
 libnss-wrapper pamtester nodejs npm clang libclang-rt-14-dev zbar-tools \
