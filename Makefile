@@ -102,10 +102,18 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libzkpam.a $(BUILD)/libzkd.a $(BUILD)/
 	  -o $@ $< $(BUILD)/libzkpam.a $(BUILD)/libzkd.a $(BUILD)/libzkcommon.a \
 	  $(BASE_LDFLAGS) -Wl,--no-as-needed $(LDFLAGS) $(CMOCKA_LIBS) $(D_LIBS) $(QR_LIBS) $(PAM_LIBS) -ldl
 
+# Test-only preloads (tests/preload/): faults the real system will not
+# make on demand, for the end-to-end tests.
+PRELOAD_SRC := $(wildcard tests/preload/*.c)
+PRELOAD_SO  := $(PRELOAD_SRC:tests/preload/%.c=$(BUILD)/tests/%.so)
+$(BUILD)/tests/%.so: tests/preload/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -shared -fPIC $(BASE_CFLAGS) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BASE_LDFLAGS) $(LDFLAGS) -ldl
+
 unit: all $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; ZK_SRCDIR=$(CURDIR) ZK_BUILD=$(CURDIR)/$(BUILD) $$t; done
 
-e2e: all
+e2e: all $(PRELOAD_SO)
 	ZK_BUILD=$(CURDIR)/$(BUILD) SAN=$(SAN) node --test --test-concurrency=1 --test-timeout=300000 tests/e2e/ tests/emulators/
 
 # The whole suite, then again under ASan/UBSan.

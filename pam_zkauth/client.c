@@ -297,17 +297,20 @@ int zkp_client_start(int fd, const struct zk_start *s, bool *is_challenge,
 	uint8_t frame[ZK_MAX_FRAME], type;
 	uint32_t len;
 	ssize_t n;
-	int io;
+	int io, rio;
 
 	n = zk_proto_encode_start(s, frame, sizeof(frame));
 	if (n < 0)
 		return ZKP_IO_PROTO;
 	io = zkp_client_send(fd, frame, (size_t)n, ZKP_START_REPLY_MS);
-	if (io != ZKP_IO_OK)
+	if (io != ZKP_IO_OK && io != ZKP_IO_CLOSED)
 		return io;
-	io = zkp_client_recv(fd, ZKP_START_REPLY_MS, &type, frame, &len);
-	if (io != ZKP_IO_OK)
-		return io;
+	/* A daemon over its connection cap answers BUSY at once and closes:
+	 * that verdict is there to read even when START found the socket
+	 * closed. */
+	rio = zkp_client_recv(fd, ZKP_START_REPLY_MS, &type, frame, &len);
+	if (rio != ZKP_IO_OK)
+		return io != ZKP_IO_OK ? io : rio;
 	if (type == ZK_MSG_CHALLENGE) {
 		if (zk_proto_decode_challenge(frame, len, ch) < 0 || ch->url[0] == '\0')
 			return ZKP_IO_PROTO;

@@ -27,6 +27,40 @@ int zkd_short_link(const char *rest, char *id, size_t id_max, bool *go)
 	return 0;
 }
 
+int zkd_cookie_get(const char *header, const char *name, char *out, size_t cap)
+{
+	size_t nlen = strlen(name);
+	const char *p = header;
+	int found = 0;
+
+	if (header == NULL || cap == 0)
+		return -1;
+	while (*p) {
+		const char *end, *val;
+		size_t vlen;
+
+		while (*p == ' ' || *p == '\t' || *p == ';')
+			p++;
+		end = p + strcspn(p, ";");
+		if ((size_t)(end - p) > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+			val = p + nlen + 1;
+			vlen = (size_t)(end - val);
+			while (vlen > 0 && (val[vlen - 1] == ' ' || val[vlen - 1] == '\t'))
+				vlen--;
+			if (found++ || vlen >= cap)
+				goto fail;
+			memcpy(out, val, vlen);
+			out[vlen] = '\0';
+		}
+		p = end;
+	}
+	if (found == 1)
+		return 0;
+fail:
+	zk_wipe(out, cap);
+	return -1;
+}
+
 int zkd_query_parse(struct zkd_query *q, const char *query)
 {
 	memset(q, 0, sizeof(*q));

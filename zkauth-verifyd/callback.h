@@ -29,6 +29,14 @@ enum zkd_route zkd_route(const char *path, const char *callback_path);
  * -1: no short link of ours. */
 int zkd_short_link(const char *rest, char *id, size_t id_max, bool *go);
 
+/*
+ * The value of cookie name in a Cookie request header ("a=1; b=2"), into
+ * out (room for cap bytes with the NUL). 0 when found exactly once; -1 when
+ * absent, repeated (a second cookie of that name, as a sibling subdomain
+ * could plant, is not trusted either way) or longer than cap - 1.
+ */
+int zkd_cookie_get(const char *header, const char *name, char *out, size_t cap);
+
 /* The parameters of a callback query (or of a pasted redirect address).
  * The four pointers point into params, or are NULL when absent. */
 struct zkd_query {

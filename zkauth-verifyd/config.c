@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/un.h>
 
 #include "util.h"
@@ -55,6 +56,12 @@ static const struct enum_name auth_method_names[] = {
 	{ "client_secret_json", ZK_AUTH_JSON },
 	{ "private_key_jwt", ZK_AUTH_PRIVATE_KEY_JWT },
 	{ "none", ZK_AUTH_NONE },
+	{ NULL, 0 },
+};
+
+static const struct enum_name yes_no_names[] = {
+	{ "yes", 1 },
+	{ "no", 0 },
 	{ NULL, 0 },
 };
 
@@ -102,6 +109,7 @@ enum kw_id {
 	K_LISTEN, K_TLS_CERTIFICATE, K_TLS_PRIVATE_KEY, K_PUBLIC_URL,
 	K_MAP_FILE, K_REQUIRE_GROUPS, K_ACR_VALUES,
 	K_SOCKET, K_FLOW_TIMEOUT, K_MAX_PENDING, K_MAX_PENDING_PER_USER,
+	K_DEVICE_FLOW_REMOTE, K_STEP_UP_SERVICES, K_TERMINAL_CODE, K_MAX_PENDING_PER_ACCOUNT,
 	K_COUNT
 };
 
@@ -147,6 +155,14 @@ static const struct keyword keywords[K_COUNT] = {
 	[K_MAX_PENDING] = { "max_pending", SEC_DAEMON, parse_uint, OFF(max_pending), 1, 100000, NULL },
 	[K_MAX_PENDING_PER_USER] = { "max_pending_per_user", SEC_DAEMON, parse_uint,
 				     OFF(max_pending_per_user), 1, 1000, NULL },
+	[K_DEVICE_FLOW_REMOTE] = { "device_flow_remote", SEC_PROVIDER, parse_enum,
+				   OFF(device_flow_remote), 0, 0, yes_no_names },
+	[K_STEP_UP_SERVICES] = { "step_up_services", SEC_DAEMON, parse_tokens,
+				 OFF(step_up_services), 0, 0, NULL },
+	[K_MAX_PENDING_PER_ACCOUNT] = { "max_pending_per_account", SEC_DAEMON, parse_uint,
+					OFF(max_pending_per_account), 1, 100000, NULL },
+	[K_TERMINAL_CODE] = { "terminal_code", SEC_DAEMON, parse_enum, OFF(terminal_code), 0, 0,
+			      yes_no_names },
 };
 
 /* The string fields, for zk_config_free. */
@@ -156,7 +172,7 @@ static const size_t string_fields[] = {
 	OFF(authorization_endpoint), OFF(token_endpoint), OFF(jwks_uri),
 	OFF(device_authorization_endpoint), OFF(listen), OFF(tls_certificate),
 	OFF(tls_private_key), OFF(public_url), OFF(map_file), OFF(require_groups),
-	OFF(acr_values), OFF(socket_path),
+	OFF(acr_values), OFF(socket_path), OFF(step_up_services),
 };
 
 #define ZKAUTH_AUTHORIZE "https://auth.zkauth.tech/api/oauth/authorize"
@@ -164,7 +180,14 @@ static const size_t string_fields[] = {
 #define ZKAUTH_JWKS      "https://api.zkauth.tech/.well-known/jwks.json"
 #define ZKAUTH_ISSUER    "https://api.zkauth.tech"
 
-#define DEFAULT_LISTEN   "0.0.0.0:8443"
+#define DEFAULT_LISTEN   "127.0.0.1:8443"
+/* PAM services that raise privileges or unlock a session: malware running
+ * as the user must not approve them through the user's signed-in browser,
+ * so they ask the provider for a fresh sign-in. */
+#define DEFAULT_STEP_UP_SERVICES \
+	"sudo sudo-i su su-l polkit-1 pkexec xscreensaver gnome-screensaver " \
+	"cinnamon-screensaver mate-screensaver xfce4-screensaver kde kscreenlocker " \
+	"i3lock swaylock xlock xsecurelock physlock"
 #define DEFAULT_MAP_FILE "/etc/zkauth/users.map"
 #define DEFAULT_SOCKET   "/run/zkauth/verifyd.sock"
 #define DEFAULT_SCOPES   "openid"
@@ -672,6 +695,14 @@ static int apply_defaults(const struct parse_state *ps, struct zk_config *c)
 		c->max_pending = 1000;
 	if (!ps->seen[K_MAX_PENDING_PER_USER])
 		c->max_pending_per_user = 3;
+	if (!ps->seen[K_MAX_PENDING_PER_ACCOUNT])
+		c->max_pending_per_account = 10;
+	if (!ps->seen[K_DEVICE_FLOW_REMOTE])
+		c->device_flow_remote = 1;
+	/* "step_up_services =" (empty) turns it off; absent: the default. */
+	if (!ps->seen[K_STEP_UP_SERVICES] && preset(&c->step_up_services,
+						    DEFAULT_STEP_UP_SERVICES) != 0)
+		return -1;
 	if (preset(&c->scopes, DEFAULT_SCOPES) != 0 || preset(&c->listen, DEFAULT_LISTEN) != 0 ||
 	    preset(&c->map_file, DEFAULT_MAP_FILE) != 0 ||
 	    preset(&c->socket_path, DEFAULT_SOCKET) != 0)
@@ -689,6 +720,23 @@ static int key_err(const struct parse_state *ps, enum kw_id id, const char *why,
 	else
 		seterr(err, errlen, "%s: key '%s': %s", ps->path, keywords[id].name, why);
 	return -1;
+}
+
+/* "https://Host:1/a" and "https://host:2/b": the same scheme and host
+ * (case-insensitive), ports aside. */
+static bool same_scheme_host(const char *a, const char *b)
+{
+	size_t na = strcspn(a, "/?#"), nb;
+	const char *ha = strstr(a, "://"), *hb = strstr(b, "://");
+
+	if (ha == NULL || hb == NULL || ha - a != hb - b || strncasecmp(a, b, (size_t)(ha - a)) != 0)
+		return false;
+	ha += 3;
+	hb += 3;
+	/* host ends at '/', '?', '#' or the port's ':' ("[v6]" kept whole) */
+	na = *ha == '[' ? strcspn(ha, "]") + 1 : strcspn(ha, ":/?#");
+	nb = *hb == '[' ? strcspn(hb, "]") + 1 : strcspn(hb, ":/?#");
+	return na == nb && strncasecmp(ha, hb, na) == 0;
 }
 
 static int cross_check(const struct parse_state *ps, const struct zk_config *c, char *err,
@@ -731,6 +779,12 @@ static int cross_check(const struct parse_state *ps, const struct zk_config *c, 
 				       "token_auth_method is none or private_key_jwt", err, errlen);
 		break;
 	}
+	/* The confirmation page's cookie must reach the callback: browsers
+	 * keep cookies per host and send Secure ones over https only. */
+	if (c->public_url && c->redirect_uri && !same_scheme_host(c->public_url, c->redirect_uri))
+		return key_err(ps, K_PUBLIC_URL, "must have the scheme and host of redirect_uri "
+			       "(the sign-in cookie set on the short link must reach the callback)",
+			       err, errlen);
 	if (!c->tls_certificate != !c->tls_private_key)
 		return key_err(ps, c->tls_certificate ? K_TLS_PRIVATE_KEY : K_TLS_CERTIFICATE,
 			       "tls_certificate and tls_private_key go together", err, errlen);

@@ -54,7 +54,7 @@ struct zk_config {
 	char *jwks_uri;
 	char *device_authorization_endpoint;
 	/* [listener] */
-	char *listen;                         /* default 0.0.0.0:8443 */
+	char *listen;                         /* default 127.0.0.1:8443 */
 	char *tls_certificate;
 	char *tls_private_key;
 	char *public_url;
@@ -65,7 +65,12 @@ struct zk_config {
 	char *socket_path;                    /* key "socket"; default /run/zkauth/verifyd.sock */
 	unsigned flow_timeout;                /* default 300, 5..600 */
 	unsigned max_pending;                 /* default 1000, 1..100000 */
-	unsigned max_pending_per_user;        /* default 3, 1..1000 */
+	unsigned max_pending_per_user;        /* per account and source; default 3, 1..1000 */
+	unsigned max_pending_per_account;     /* default 10, 1..100000 */
+	char *step_up_services;               /* services that get max_age 0; NULL: none */
+	unsigned terminal_code;               /* default 0: the page's code typed at the prompt */
+	/* [provider] */
+	unsigned device_flow_remote;          /* default 1: the device flow also for rhost */
 };
 
 #define ZK_CONFIG_DEFAULT_PATH "/etc/zkauth/zkauth.conf"

@@ -71,19 +71,20 @@ void flow_start(struct zkd *d, struct ipc_conn *c, const struct zk_start *m, uid
 void flow_conn_closed(struct zkd *d, struct login *l);
 /* The verdict so far (ZK_R_PENDING while undecided) and the mapped user. */
 uint32_t flow_result(const struct login *l, const char **user);
-/* The browser came back to the callback listener. */
-void flow_callback(struct zkd *d, struct evhttp_request *req, const char *state,
-		   const char *code, const char *error, const char *iss);
+/* The browser came back to the callback listener; cookies: its Cookie
+ * header (NULL: none). */
+void flow_callback(struct zkd *d, struct evhttp_request *req, const char *cookies,
+		   const char *state, const char *code, const char *error, const char *iss);
 /* The person pasted the code (or the redirect address) at the prompt;
  * text is wiped by the caller. */
 void flow_paste(struct zkd *d, struct login *l, char *text);
-/* The browser opened a short link /l/<id>. */
-void flow_short_link(struct zkd *d, struct evhttp_request *req, const char *id);
+/* The browser opened a short link /l/<id> (GET: the confirmation page),
+ * or pressed its Continue (POST /l/<id>/go with the page's token). */
+void flow_short_link(struct zkd *d, struct evhttp_request *req, const char *path,
+		     const char *cookies, bool post, const char *token);
 /* The provider became ready (or failed): resume logins waiting for it. */
 void flow_provider_ready(struct zkd *d, bool ok);
 void flow_free_all(struct zkd *d);
-/* The number of pending logins for a user. */
-unsigned flow_pending_for(const struct zkd *d, const char *user);
 
 /* ipc.c */
 int ipc_listen(struct zkd *d);
@@ -145,9 +146,14 @@ int listener_check_tls(struct zkd *d);
 /* Sends the result page to a browser waiting on the callback. */
 void listener_reply(struct evhttp_request *req, int status, const char *title, const char *text);
 void listener_redirect(struct evhttp_request *req, const char *location);
-/* A page with one button: a GET form to action (a path on the listener). */
+/* Adds a response header (before one of the three above). */
+void listener_add_header(struct evhttp_request *req, const char *name, const char *value);
+/* cb(arg) runs if the browser goes away before the reply; cb NULL: no more. */
+void listener_watch_close(struct evhttp_request *req, void (*cb)(void *arg), void *arg);
+/* A page with one button: a POST form to action (a path on the listener)
+ * carrying token as the field "t". */
 void listener_page(struct evhttp_request *req, int status, const char *title, const char *text,
-		   const char *button, const char *action);
+		   const char *button, const char *action, const char *token);
 
 /* Monotonic and wall clock seconds. */
 int64_t zkd_now_mono(void);

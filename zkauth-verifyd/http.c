@@ -221,13 +221,18 @@ static void collect(struct zk_http *h)
  * may carry state. */
 static void log_failure(const struct zk_http_call *c)
 {
+	/* libcurl's detail can carry what the peer sent, such as the name in
+	 * its certificate. */
+	char detail[ZK_LOG_QUOTED(CURL_ERROR_SIZE)];
+
 	if (c->too_big || c->result == CURLE_FILESIZE_EXCEEDED)
 		zk_log(LOG_WARNING, "http: response body over %zu bytes", c->max);
 	else if (c->result == CURLE_OK)
 		zk_log(LOG_WARNING, "http: no HTTP status in the response");
 	else
 		zk_log(LOG_WARNING, "http: %s",
-		       c->errbuf[0] ? c->errbuf : curl_easy_strerror(c->result));
+		       zk_log_text(c->errbuf[0] ? c->errbuf : curl_easy_strerror(c->result), detail,
+				   sizeof(detail)));
 }
 
 /* Runs the callbacks of the finished calls, one at a time, always taking
@@ -613,9 +618,15 @@ struct zk_http *zk_http_new(struct event_base *base, const char *ca_file)
 		goto fail;
 	h->global_init = true;
 	if (ca_file && *ca_file) {
-		/* Refuse now rather than fail every call later. */
-		if (access(ca_file, R_OK) != 0)
+		char why[512];
+
+		/* Refuse now rather than fail every call later. libcurl reopens
+		 * the name for each connection: the file and its directories
+		 * must be ones only root or we can change (StrictModes). */
+		if (zk_check_trusted_file(ca_file, why, sizeof(why)) < 0) {
+			zk_log(LOG_ERR, "ca_file: %s", why);
 			goto fail;
+		}
 		h->ca_file = strdup(ca_file);
 		if (!h->ca_file)
 			goto fail;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -22,6 +23,12 @@
 #define IPC_HELLO_TIMEOUT 10
 /* Connections beyond max_pending + this slack are refused at accept. */
 #define IPC_CONN_SLACK 16
+/* Room for a quoted socket path in a log line. */
+#define QPATH_MAX 512
+
+/* Any local user can provoke these lines as fast as it can connect: each
+ * kind is written at most once per ZK_LOG_LIMIT_MS, with a count. */
+static struct zk_log_limit lim_malformed, lim_unexpected, lim_bad_header, lim_full, lim_per_uid;
 
 enum conn_state { C_NEW, C_STARTED, C_DONE };
 
@@ -130,7 +137,8 @@ static void handle_frame(struct ipc_conn *c, uint8_t type, const uint8_t *body, 
 		struct zk_start m;
 
 		if (zk_proto_decode_start(body, len, &m) < 0) {
-			zk_log(LOG_WARNING, "ipc: malformed START from uid %u", (unsigned)c->uid);
+			zk_log_limited(&lim_malformed, LOG_WARNING, "ipc: malformed START from uid %u",
+				       (unsigned)c->uid);
 			refuse(c, ZK_R_BAD_REQUEST);
 			return;
 		}
@@ -177,7 +185,8 @@ static void handle_frame(struct ipc_conn *c, uint8_t type, const uint8_t *body, 
 	}
 	/* Anything else is out of order for this connection's state: end it
 	 * (the login, if any, is cancelled with the connection). */
-	zk_log(LOG_WARNING, "ipc: unexpected message %u from uid %u", type, (unsigned)c->uid);
+	zk_log_limited(&lim_unexpected, LOG_WARNING, "ipc: unexpected message %u from uid %u", type,
+		       (unsigned)c->uid);
 	refuse(c, ZK_R_BAD_REQUEST);
 }
 
@@ -203,7 +212,8 @@ static void conn_read(struct bufferevent *bev, void *arg)
 			break;
 		if (evbuffer_copyout(in, frame, ZK_HDR_LEN) != ZK_HDR_LEN ||
 		    zk_proto_parse_header(frame, &type, &blen) < 0) {
-			zk_log(LOG_WARNING, "ipc: bad frame header from uid %u", (unsigned)c->uid);
+			zk_log_limited(&lim_bad_header, LOG_WARNING, "ipc: bad frame header from uid %u",
+				       (unsigned)c->uid);
 			refuse(c, ZK_R_BAD_REQUEST);
 			return;
 		}
@@ -263,6 +273,24 @@ static void conn_event(struct bufferevent *bev, short what, void *arg)
 	conn_free(c);
 }
 
+/* Over a cap: the module gets a clean BUSY ("too many sign-ins are
+ * waiting") instead of a closed socket, without a connection of ours.
+ * The frame fits any socket buffer; the module reads it even when its
+ * START finds the socket closed. */
+static void refuse_at_accept(evutil_socket_t fd)
+{
+	struct zk_verdict v;
+	uint8_t buf[ZK_MAX_FRAME];
+	ssize_t n;
+
+	memset(&v, 0, sizeof(v));
+	v.result = ZK_R_BUSY;
+	n = zk_proto_encode_verdict(&v, buf, sizeof(buf));
+	if (n > 0 && send(fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) != n)
+		zk_log(LOG_DEBUG, "ipc: the BUSY verdict did not go out");
+	close(fd);
+}
+
 static void on_accept(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *sa,
 		      int socklen, void *arg)
 {
@@ -278,15 +306,17 @@ static void on_accept(struct evconnlistener *lst, evutil_socket_t fd, struct soc
 		return;
 	}
 	if (d->n_conns >= d->cfg.max_pending + IPC_CONN_SLACK) {
-		zk_log(LOG_WARNING, "ipc: too many connections, refusing uid %u", (unsigned)cred.uid);
-		close(fd);
+		zk_log_limited(&lim_full, LOG_WARNING, "ipc: too many connections, refusing uid %u",
+			       (unsigned)cred.uid);
+		refuse_at_accept(fd);
 		return;
 	}
 	/* Anyone but root may hold only as many connections as it may have
 	 * logins, and one more: no local user can crowd out the others. */
 	if (cred.uid != 0 && conns_of(d, cred.uid) > d->cfg.max_pending_per_user) {
-		zk_log(LOG_WARNING, "ipc: uid %u holds too many connections", (unsigned)cred.uid);
-		close(fd);
+		zk_log_limited(&lim_per_uid, LOG_WARNING, "ipc: uid %u holds too many connections",
+			       (unsigned)cred.uid);
+		refuse_at_accept(fd);
 		return;
 	}
 	c = calloc(1, sizeof(*c));
@@ -346,6 +376,32 @@ void zkd_accept_error(struct evconnlistener *lst, void *arg)
 		evconnlistener_enable(lst);
 }
 
+/* Each pending login holds a module connection (and, for a while, a
+ * browser's): max_pending must fit the descriptor limit, or logins beyond
+ * it would fail at accept instead of being refused as BUSY. The soft
+ * limit is raised to the hard one; what still does not fit is said. */
+static void check_nofile(const struct zkd *d)
+{
+	struct rlimit rl;
+	unsigned long need = (unsigned long)d->cfg.max_pending * 2 + IPC_CONN_SLACK + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || getrlimit(RLIMIT_NOFILE, &rl) < 0)
+			return;
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+		zk_log(LOG_WARNING, "max_pending = %u needs about %lu file descriptors, but "
+		       "RLIMIT_NOFILE is %lu: beyond that, logins are refused as busy; raise "
+		       "LimitNOFILE or lower max_pending", d->cfg.max_pending, need,
+		       (unsigned long)rl.rlim_cur);
+	else
+		zk_log(LOG_DEBUG, "RLIMIT_NOFILE %lu for max_pending %u",
+		       (unsigned long)rl.rlim_cur, d->cfg.max_pending);
+}
+
 int ipc_listen(struct zkd *d)
 {
 	const char *path = d->cfg.socket_path;
@@ -353,16 +409,19 @@ int ipc_listen(struct zkd *d)
 	struct stat st;
 	int fd = -1;
 	mode_t old;
+	char qpath[QPATH_MAX];
 
 	if (strlen(path) >= sizeof(sun.sun_path)) {
-		zk_log(LOG_ERR, "socket path too long: %s", path);
+		zk_log(LOG_ERR, "socket path too long: %s", zk_log_quote(path, qpath, sizeof(qpath)));
 		return -1;
 	}
+	check_nofile(d);
 	/* A stale socket from an earlier run is replaced; anything else at
 	 * that path is left alone. */
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
-			zk_log(LOG_ERR, "%s exists and is not a socket", path);
+			zk_log(LOG_ERR, "%s exists and is not a socket",
+			       zk_log_quote(path, qpath, sizeof(qpath)));
 			return -1;
 		}
 		unlink(path);
@@ -389,7 +448,8 @@ int ipc_listen(struct zkd *d)
 	evconnlistener_set_error_cb(d->ipc, zkd_accept_error);
 	return 0;
 fail:
-	zk_log(LOG_ERR, "cannot listen on %s: %s", path, strerror(errno));
+	zk_log(LOG_ERR, "cannot listen on %s: %s", zk_log_quote(path, qpath, sizeof(qpath)),
+	       strerror(errno));
 	if (fd >= 0)
 		close(fd);
 	return -1;

@@ -6,9 +6,12 @@
 #include "log.h"
 #include "util.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 
 #include <event2/buffer.h>
@@ -43,11 +46,11 @@ static void add_text(struct evbuffer *b, const char *s)
 
 void listener_reply(struct evhttp_request *req, int status, const char *title, const char *text)
 {
-	listener_page(req, status, title, text, NULL, NULL);
+	listener_page(req, status, title, text, NULL, NULL, NULL);
 }
 
 void listener_page(struct evhttp_request *req, int status, const char *title, const char *text,
-		   const char *button, const char *action)
+		   const char *button, const char *action, const char *token)
 {
 	struct evbuffer *b = evbuffer_new();
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
@@ -66,8 +69,10 @@ void listener_page(struct evhttp_request *req, int status, const char *title, co
 	add_text(b, text);
 	evbuffer_add_printf(b, "</p>\n");
 	if (button && action) {
-		evbuffer_add_printf(b, "<form method=\"get\" action=\"");
+		evbuffer_add_printf(b, "<form method=\"post\" action=\"");
 		add_text(b, action);
+		evbuffer_add_printf(b, "\"><input type=\"hidden\" name=\"t\" value=\"");
+		add_text(b, token ? token : "");
 		evbuffer_add_printf(b, "\"><button type=\"submit\">");
 		add_text(b, button);
 		evbuffer_add_printf(b, "</button></form>\n");
@@ -91,7 +96,61 @@ void listener_redirect(struct evhttp_request *req, const char *location)
 	evhttp_add_header(h, "Location", location);
 	evhttp_add_header(h, "Cache-Control", "no-store");
 	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
-	evhttp_send_reply(req, 302, "Found", NULL);
+	/* 303: the browser follows a POST's answer with a GET. */
+	evhttp_send_reply(req, 303, "See Other", NULL);
+}
+
+void listener_add_header(struct evhttp_request *req, const char *name, const char *value)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req), name, value);
+}
+
+/* evhttp's close callback takes (connection, arg): the one function flow
+ * watches with is kept here, its argument with the connection. */
+static void (*close_cb)(void *arg);
+
+static void conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+	if (close_cb)
+		close_cb(arg);
+}
+
+void listener_watch_close(struct evhttp_request *req, void (*cb)(void *arg), void *arg)
+{
+	if (cb)
+		close_cb = cb;
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req), cb ? conn_closed : NULL,
+				      arg);
+}
+
+/* Continue on the confirmation page: a form POST whose body holds t, the
+ * page's one-time token. */
+static void on_continue(struct zkd *d, struct evhttp_request *req, const char *path,
+			const char *cookies)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	const char *type = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+	size_t n = evbuffer_get_length(in);
+	char body[LISTENER_MAX_BODY + 1];
+	struct zkd_query form;
+
+	memset(&form, 0, sizeof(form));
+	TAILQ_INIT(&form.params);
+	if (type == NULL || strncasecmp(type, "application/x-www-form-urlencoded", 33) != 0 ||
+	    (type[33] != '\0' && type[33] != ';') || n > LISTENER_MAX_BODY ||
+	    evbuffer_copyout(in, body, n) != (ev_ssize_t)n) {
+		listener_reply(req, 400, "Bad request", "This is not a sign-in form.");
+		return;
+	}
+	body[n] = '\0';
+	if (evhttp_parse_query_str(body, &form.params) != 0) {
+		listener_reply(req, 400, "Bad request", "This is not a sign-in form.");
+	} else {
+		flow_short_link(d, req, path, cookies, true,
+				evhttp_find_header(&form.params, "t"));
+	}
+	zkd_query_clear(&form);
+	zk_wipe(body, sizeof(body));
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -100,18 +159,27 @@ static void on_request(struct evhttp_request *req, void *arg)
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 	const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+	const char *cookies = evhttp_find_header(evhttp_request_get_input_headers(req), "Cookie");
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	struct zkd_query q;
 
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_POST) {
 		evhttp_send_error(req, 405, NULL);
 		return;
 	}
 	switch (zkd_route(path, d->callback_path)) {
 	case ZKD_ROUTE_SHORT_LINK:
-		flow_short_link(d, req, path + 3);
+		if (cmd == EVHTTP_REQ_POST)
+			on_continue(d, req, path + 3, cookies);
+		else
+			flow_short_link(d, req, path + 3, cookies, false, NULL);
 		return;
 	case ZKD_ROUTE_CALLBACK:
-		break;
+		/* The provider answers in the query: a GET. */
+		if (cmd == EVHTTP_REQ_GET)
+			break;
+		evhttp_send_error(req, 405, NULL);
+		return;
 	default:
 		evhttp_send_error(req, 404, NULL);
 		return;
@@ -122,7 +190,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	/* The module shows the outcome; the log never gets code or state. */
-	flow_callback(d, req, q.state, q.code, q.error, q.iss);
+	flow_callback(d, req, cookies, q.state, q.code, q.error, q.iss);
 	/* The parsed copies hold the code: wiped before libevent frees them. */
 	zkd_query_clear(&q);
 }
@@ -247,6 +315,19 @@ out:
 	return rc;
 }
 
+/* 127.0.0.0/8, ::1 or localhost, as listen gives it. */
+static bool is_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return strcmp(host, "localhost") == 0;
+}
+
 int listener_start(struct zkd *d)
 {
 	struct evhttp_bound_socket *handle;
@@ -266,11 +347,12 @@ int listener_start(struct zkd *d)
 		zk_log(LOG_ERR, "tls_certificate is set but redirect_uri is not https");
 		return -1;
 	}
-	if (!d->tls && https && strcmp(host, "127.0.0.1") != 0 && strcmp(host, "::1") != 0 &&
-	    strcmp(host, "localhost") != 0) {
-		zk_log(LOG_ERR, "redirect_uri is https but the listener on %s has no TLS: set "
-		       "tls_certificate and tls_private_key, or listen on loopback behind a "
-		       "TLS proxy", d->cfg.listen);
+	/* Plain HTTP only on loopback, whatever redirect_uri says: codes and
+	 * the confirmation cookie cross it. */
+	if (!d->tls && !is_loopback(host)) {
+		zk_log(LOG_ERR, "the listener on %s has no TLS and is not on loopback: set "
+		       "tls_certificate and tls_private_key, or listen on loopback%s",
+		       d->cfg.listen, https ? " behind a TLS proxy" : "");
 		return -1;
 	}
 	d->listener = evhttp_new(d->base);
@@ -279,7 +361,7 @@ int listener_start(struct zkd *d)
 	evhttp_set_max_headers_size(d->listener, LISTENER_MAX_HEADERS);
 	evhttp_set_max_body_size(d->listener, LISTENER_MAX_BODY);
 	evhttp_set_timeout(d->listener, LISTENER_TIMEOUT);
-	evhttp_set_allowed_methods(d->listener, EVHTTP_REQ_GET);
+	evhttp_set_allowed_methods(d->listener, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
 	evhttp_set_gencb(d->listener, on_request, d);
 	if (d->tls)
 		evhttp_set_bevcb(d->listener, tls_bev, d);

@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <stddef.h>
 #include <getopt.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <signal.h>
@@ -106,6 +108,61 @@ static int load_secret(const struct zk_config *c, char **secret, size_t *len)
 	}
 	*secret = s;
 	*len = n;
+	return 0;
+}
+
+/*
+ * Before any secret is read: no core file, and no ptrace attach or
+ * /proc/PID/mem, environ or fd reads by other processes of our uid (a
+ * non-dumpable process's /proc files belong to root). A crash or a
+ * compromised process of the same user then cannot take the client
+ * secret, the keys or a login's verifier out of our memory. Failing
+ * either, we do not start: the secrets would not be safe. (glibc makes
+ * setrlimit() the prlimit64 call, which the unit's SystemCallFilter
+ * allows; the setrlimit syscall itself is in @resources, denied there.)
+ */
+static int not_dumpable(void)
+{
+	const struct rlimit none = { 0, 0 };
+
+	if (setrlimit(RLIMIT_CORE, &none) != 0) {
+		zk_log(LOG_ERR, "cannot turn off core dumps (RLIMIT_CORE): %s", strerror(errno));
+		return -1;
+	}
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		zk_log(LOG_ERR, "cannot make the process non-dumpable (PR_SET_DUMPABLE): %s",
+		       strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The files the daemon trusts but does not read at start itself: the
+ * account map (read for each login), and the files a library opens by
+ * name (ca_file by libcurl, tls_certificate by OpenSSL). Checked here so
+ * that --check-config and the start refuse a loose one with its reason.
+ */
+static int check_trusted_files(const struct zk_config *c)
+{
+	const struct {
+		const char *key, *path;
+	} files[] = {
+		{ "map_file", c->map_file },
+		{ "ca_file", c->ca_file },
+		{ "tls_certificate", c->tls_certificate },
+	};
+	char err[1024];
+	size_t i;
+
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		if (files[i].path == NULL || files[i].path[0] == '\0')
+			continue;
+		if (zk_check_trusted_file(files[i].path, err, sizeof(err)) < 0) {
+			zk_log(LOG_ERR, "%s: %s", files[i].key, err);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -258,11 +315,15 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	zk_log_open(to_stderr || check, debug);
+	if (not_dumpable() < 0)
+		return 1;
 
 	if (zk_config_load(d.config_path, &d.cfg, err, sizeof(err)) < 0) {
 		zk_log(LOG_ERR, "%s", err);
 		return 1;
 	}
+	if (check_trusted_files(&d.cfg) < 0)
+		goto out;
 	if (load_secret(&d.cfg, &d.client_secret, &d.client_secret_len) < 0)
 		goto out;
 	if (d.cfg.token_auth_method == ZK_AUTH_PRIVATE_KEY_JWT) {

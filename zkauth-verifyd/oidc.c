@@ -27,6 +27,8 @@
 #define DISCOVERY_MAX (64u * 1024u)
 #define TOKEN_RESPONSE_MAX (64u * 1024u)
 #define FORM_MAX 8192u
+/* A URL quoted for the log; longer ones are cut, visibly. */
+#define QURL_MAX 512
 
 struct exchange {
 	struct zkd *d;
@@ -80,12 +82,13 @@ static void discovered(void *arg, int err, long status, const char *body, size_t
 	struct provider *p = &d->prov;
 	struct zkd_discovery disc = { 0 };
 	bool ok = false;
+	char qiss[QURL_MAX];
 
 	p->disc_call = NULL;
 	p->discovering = false;
 	if (err || status != 200) {
-		zk_log(LOG_ERR, "discovery at %s failed (%s)", d->cfg.issuer,
-		       failure(err, status));
+		zk_log(LOG_ERR, "discovery at %s failed (%s)",
+		       zk_log_quote(d->cfg.issuer, qiss, sizeof(qiss)), failure(err, status));
 		goto out;
 	}
 	if (zkd_parse_discovery(body, len, &d->cfg, &disc) < 0)
@@ -98,7 +101,7 @@ static void discovered(void *arg, int err, long status, const char *body, size_t
 	p->iss_in_response = disc.iss_in_response;
 	p->ready = true;
 	ok = true;
-	zk_log(LOG_INFO, "provider %s discovered", d->cfg.issuer);
+	zk_log(LOG_INFO, "provider %s discovered", zk_log_quote(d->cfg.issuer, qiss, sizeof(qiss)));
 out:
 	zkd_discovery_free(&disc);
 	flow_provider_ready(d, ok);
@@ -107,7 +110,7 @@ out:
 void provider_ensure(struct zkd *d)
 {
 	struct provider *p = &d->prov;
-	char url[2048];
+	char url[2048], qurl[QURL_MAX];
 	struct zk_http_req req = { 0 };
 	size_t n;
 
@@ -125,7 +128,7 @@ void provider_ensure(struct zkd *d)
 	p->disc_call = zk_http_start(d->http, &req, discovered, d);
 	if (p->disc_call == NULL) {
 		p->discovering = false;
-		zk_log(LOG_ERR, "cannot start discovery at %s", url);
+		zk_log(LOG_ERR, "cannot start discovery at %s", zk_log_quote(url, qurl, sizeof(qurl)));
 		flow_provider_ready(d, false);
 	}
 }
@@ -237,14 +240,15 @@ static void jwks_fetched(void *arg, int err, long status, const char *body, size
 	struct provider *p = &d->prov;
 	struct zk_jwks *set = NULL;
 	struct exchange *w;
-	char msg[256];
+	char msg[256], qurl[QURL_MAX];
 
 	p->jwks_call = NULL;
 	if (err || status != 200)
-		zk_log(LOG_ERR, "JWKS fetch from %s failed (%s)", p->jwks_uri,
-		       failure(err, status));
+		zk_log(LOG_ERR, "JWKS fetch from %s failed (%s)",
+		       zk_log_quote(p->jwks_uri, qurl, sizeof(qurl)), failure(err, status));
 	else if (zk_jwks_parse(body, len, &set, msg, sizeof(msg)) < 0)
-		zk_log(LOG_ERR, "JWKS from %s rejected: %s", p->jwks_uri, msg);
+		zk_log(LOG_ERR, "JWKS from %s rejected: %s",
+		       zk_log_quote(p->jwks_uri, qurl, sizeof(qurl)), msg);
 	else {
 		zk_jwks_free(p->jwks);
 		p->jwks = set;
@@ -311,6 +315,7 @@ static void verify_now(struct exchange *x, const char *token, size_t len, bool m
 	struct zk_jwt_expect ex;
 	struct zk_jwt_claims claims;
 	int rc = ZK_E_KID;
+	char qurl[QURL_MAX];
 
 	memset(&ex, 0, sizeof(ex));
 	ex.issuer = d->cfg.issuer;
@@ -329,7 +334,7 @@ static void verify_now(struct exchange *x, const char *token, size_t len, bool m
 	if (d->prov.jwks == NULL || d->prov.jwks->n == 0) {
 		/* Not the token's fault: we could not get the provider's keys. */
 		zk_log(LOG_ERR, "no usable JWKS from %s: cannot verify the identity token",
-		       d->prov.jwks_uri);
+		       zk_log_quote(d->prov.jwks_uri, qurl, sizeof(qurl)));
 		exchange_end(x, ZK_R_PROVIDER, "no_jwks", NULL);
 		return;
 	}

@@ -59,6 +59,7 @@ int zkd_parse_discovery(const char *body, size_t len, const struct zk_config *cf
 	const cJSON *iss;
 	const char *a, *t, *j, *dev = NULL;
 	int rc = -1;
+	char q[512];
 
 	if (!cJSON_IsObject(doc)) {
 		zk_log(LOG_ERR, "discovery document is not a JSON object");
@@ -67,7 +68,8 @@ int zkd_parse_discovery(const char *body, size_t len, const struct zk_config *cf
 	/* The document speaks for our issuer only if it names it exactly. */
 	iss = cJSON_GetObjectItemCaseSensitive(doc, "issuer");
 	if (!cJSON_IsString(iss) || strcmp(iss->valuestring, cfg->issuer) != 0) {
-		zk_log(LOG_ERR, "discovery document names another issuer than %s", cfg->issuer);
+		zk_log(LOG_ERR, "discovery document names another issuer than %s",
+		       zk_log_quote(cfg->issuer, q, sizeof(q)));
 		goto out;
 	}
 	a = cfg->authorization_endpoint ? cfg->authorization_endpoint
@@ -157,6 +159,7 @@ void zkd_parse_device_token(const char *body, size_t len, long status,
 			    struct zkd_token_answer *a)
 {
 	const cJSON *e;
+	char q[128];
 
 	memset(a, 0, sizeof(*a));
 	a->doc = cJSON_ParseWithLength(body, len);
@@ -184,7 +187,8 @@ void zkd_parse_device_token(const char *body, size_t len, long status,
 	} else if (strcmp(e->valuestring, "expired_token") == 0) {
 		answer_end(a, ZK_R_EXPIRED, "device_code_expired");
 	} else {
-		zk_log(LOG_ERR, "token endpoint: error %s while polling", e->valuestring);
+		zk_log(LOG_ERR, "token endpoint: error %s while polling",
+		       zk_log_quote(e->valuestring, q, sizeof(q)));
 		answer_end(a, ZK_R_PROVIDER, "token_endpoint_error");
 	}
 }

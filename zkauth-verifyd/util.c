@@ -121,12 +121,246 @@ fail:
 	return -1;
 }
 
+/* Links followed on the way to one file, as the kernel's MAXSYMLINKS. */
+#define LINKS_MAX 40
+
+/* Root, or the user the daemon runs as: the only ones who may change what
+ * it trusts. */
+static bool owner_ok(uid_t uid)
+{
+	return uid == 0 || uid == geteuid();
+}
+
 /*
- * Opens and reads a file the daemon trusts: a regular file (no symbolic
- * link for a secret), not larger than max. A secret must be ours or
- * root's with no group or other permission; any other file must not be
- * world-writable. *out is NUL-terminated and holds nothing past *len:
- * wiping *len bytes (zk_freezero) clears a secret.
+ * A directory on the way to a trusted file: whoever may write to it may
+ * replace the file. A root-owned sticky directory such as /tmp is the
+ * exception: there only an entry's owner (checked next) or root may rename
+ * or remove it.
+ */
+static int check_dir(const struct stat *st, const char *path, const char *dir, char *err,
+		     size_t errlen)
+{
+	if (!owner_ok(st->st_uid)) {
+		seterr(err, errlen, "%s: directory %s is owned by uid %u, not root or the daemon's "
+		       "user (uid %u)", path, dir, (unsigned)st->st_uid, (unsigned)geteuid());
+		return -1;
+	}
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) && !((st->st_mode & S_ISVTX) && st->st_uid == 0)) {
+		seterr(err, errlen, "%s: directory %s is %s-writable (mode %04o) and not a "
+		       "root-owned sticky directory like /tmp: others could replace the file; "
+		       "chmod go-w it", path, dir, (st->st_mode & S_IWOTH) ? "world" : "group",
+		       (unsigned)(st->st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Opens path for reading as the kernel would resolve it, but one component
+ * at a time with openat() from "/" (a relative path from getcwd()),
+ * checking each directory before going into it and holding it open while
+ * the next one is opened. A walk with file descriptors rather than
+ * realpath() and then open(): what is checked is what is opened, and no
+ * rename in between can swap a directory. A symbolic link on the way
+ * (/var/run, an /etc/zkauth that points elsewhere) is followed only when
+ * root or we own it: it sits in a directory already checked, so no one
+ * else can change it, and its target is walked and checked the same way.
+ * The last component is opened with O_NOFOLLOW: the file itself is never a
+ * link. Returns the fd, or -1 with "PATH: reason" in err.
+ */
+static int open_walk(const char *path, char *err, size_t errlen)
+{
+	char rest[2 * PATH_MAX], where[PATH_MAX], target[PATH_MAX], name[NAME_MAX + 1];
+	const char *p;
+	struct stat st;
+	size_t n, links = 0;
+	ssize_t tl;
+	int dfd = -1, fd = -1;
+	bool last;
+
+	if (path[0] == '/') {
+		n = (size_t)snprintf(rest, sizeof(rest), "%s", path);
+	} else {
+		if (!getcwd(where, sizeof(where))) {
+			seterr(err, errlen, "%s: current directory: %s", path, strerror(errno));
+			return -1;
+		}
+		n = (size_t)snprintf(rest, sizeof(rest), "%s/%s", where, path);
+	}
+	if (n >= sizeof(rest)) {
+		seterr(err, errlen, "%s: %s", path, strerror(ENAMETOOLONG));
+		return -1;
+	}
+	p = rest;
+	for (;;) {
+		if (*p == '/') {
+			/* From the top: the path, or a link's absolute target. */
+			if (dfd >= 0)
+				close(dfd);
+			where[0] = '\0';
+			dfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+			if (dfd < 0 || fstat(dfd, &st) != 0) {
+				seterr(err, errlen, "%s: /: %s", path, strerror(errno));
+				goto fail;
+			}
+			if (check_dir(&st, path, "/", err, errlen) < 0)
+				goto fail;
+			p += strspn(p, "/");
+		}
+		n = strcspn(p, "/");
+		if (n == 0) {
+			/* "/" or "dir/": names a directory. */
+			seterr(err, errlen, "%s: not a regular file", path);
+			goto fail;
+		}
+		if (n > NAME_MAX) {
+			seterr(err, errlen, "%s: %s", path, strerror(ENAMETOOLONG));
+			goto fail;
+		}
+		memcpy(name, p, n);
+		name[n] = '\0';
+		p += n;
+		last = *p == '\0';
+		p += strspn(p, "/");
+		if (last)
+			break;
+		if (strcmp(name, ".") == 0)
+			continue;
+		fd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 || fstat(fd, &st) != 0) {
+			seterr(err, errlen, "%s: %s", path, strerror(errno));
+			goto fail;
+		}
+		if (S_ISLNK(st.st_mode)) {
+			if (++links > LINKS_MAX) {
+				seterr(err, errlen, "%s: %s", path, strerror(ELOOP));
+				goto fail;
+			}
+			if (!owner_ok(st.st_uid)) {
+				seterr(err, errlen, "%s: symbolic link %s/%s is owned by uid %u, not "
+				       "root or the daemon's user (uid %u)", path, where, name,
+				       (unsigned)st.st_uid, (unsigned)geteuid());
+				goto fail;
+			}
+			/* "" reads the link the O_PATH fd stands for. */
+			tl = readlinkat(fd, "", target, sizeof(target));
+			if (tl <= 0 || (size_t)tl >= sizeof(target)) {
+				seterr(err, errlen, "%s: %s/%s: cannot read the link", path, where, name);
+				goto fail;
+			}
+			/* The target takes the link's place in what is left to walk. */
+			n = strlen(p);
+			if ((size_t)tl + 1 + n >= sizeof(rest)) {
+				seterr(err, errlen, "%s: %s", path, strerror(ENAMETOOLONG));
+				goto fail;
+			}
+			memmove(rest + tl + 1, p, n + 1);
+			memcpy(rest, target, (size_t)tl);
+			rest[tl] = '/';
+			p = rest;
+			close(fd);
+			fd = -1;
+			continue;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			seterr(err, errlen, "%s: %s/%s: %s", path, where, name, strerror(ENOTDIR));
+			goto fail;
+		}
+		if (strcmp(name, "..") == 0) {
+			char *slash = strrchr(where, '/');
+
+			if (slash)
+				*slash = '\0';
+		} else {
+			if (strlen(where) + 1 + n >= sizeof(where)) {
+				seterr(err, errlen, "%s: %s", path, strerror(ENAMETOOLONG));
+				goto fail;
+			}
+			strcat(where, "/");
+			strcat(where, name);
+		}
+		if (check_dir(&st, path, where[0] ? where : "/", err, errlen) < 0)
+			goto fail;
+		close(dfd);
+		dfd = fd;
+		fd = -1;
+	}
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+		seterr(err, errlen, "%s: not a regular file", path);
+		goto fail;
+	}
+	/* O_NONBLOCK: a FIFO put in the file's place must not hang the open. */
+	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno == ELOOP)
+			seterr(err, errlen, "%s: is a symbolic link", path);
+		else
+			seterr(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	close(dfd);
+	return fd;
+fail:
+	if (fd >= 0)
+		close(fd);
+	if (dfd >= 0)
+		close(dfd);
+	return -1;
+}
+
+/*
+ * StrictModes for a file the daemon trusts, after OpenSSH's
+ * secure_filename(): a regular file reached through directories only root
+ * or we can change (open_walk), owned by root or us. A secret has no group
+ * or other permission bits at all; any other file is not group- or
+ * world-writable. Sets *st and returns the open fd, or -1 with a reason.
+ */
+static int open_checked(const char *path, bool secret, struct stat *st, char *err, size_t errlen)
+{
+	int fd;
+
+	if (!path || !*path) {
+		seterr(err, errlen, "%s: %s", path ? path : "(null)", strerror(ENOENT));
+		return -1;
+	}
+	fd = open_walk(path, err, errlen);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, st) != 0) {
+		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		seterr(err, errlen, "%s: not a regular file", path);
+		goto fail;
+	}
+	if (!owner_ok(st->st_uid)) {
+		seterr(err, errlen, "%s: owned by uid %u, not root or the daemon's user (uid %u)",
+		       path, (unsigned)st->st_uid, (unsigned)geteuid());
+		goto fail;
+	}
+	if (secret && (st->st_mode & (S_IRWXG | S_IRWXO))) {
+		seterr(err, errlen, "%s: mode %04o gives access to group or others (use 0600)",
+		       path, (unsigned)(st->st_mode & 07777));
+		goto fail;
+	}
+	if (!secret && (st->st_mode & (S_IWGRP | S_IWOTH))) {
+		seterr(err, errlen, "%s: %s-writable (mode %04o): the daemon trusts this file, so "
+		       "only root or its own user may change it; chmod %s it", path,
+		       (st->st_mode & S_IWOTH) ? "world" : "group", (unsigned)(st->st_mode & 07777),
+		       (st->st_mode & S_IWOTH) ? "go-w" : "g-w");
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+/*
+ * Opens and reads a file the daemon trusts (open_checked), not larger
+ * than max. *out is NUL-terminated and holds nothing past *len: wiping
+ * *len bytes (zk_freezero) clears a secret.
  */
 static int read_trusted(const char *path, size_t max, bool secret, char **out, size_t *len,
 			char *err, size_t errlen)
@@ -134,39 +368,11 @@ static int read_trusted(const char *path, size_t max, bool secret, char **out, s
 	struct stat st;
 	char *buf = NULL;
 	size_t n = 0;
-	int fd = -1, r, rc = -1;
-	uid_t euid = geteuid();
+	int fd, r, rc = -1;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (secret ? O_NOFOLLOW : 0));
-	if (fd < 0) {
-		if (secret && errno == ELOOP)
-			seterr(err, errlen, "%s: is a symbolic link", path);
-		else
-			seterr(err, errlen, "%s: %s", path, strerror(errno));
+	fd = open_checked(path, secret, &st, err, errlen);
+	if (fd < 0)
 		goto out;
-	}
-	if (fstat(fd, &st) != 0) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		seterr(err, errlen, "%s: not a regular file", path);
-		goto out;
-	}
-	if (secret && st.st_uid != euid && st.st_uid != 0) {
-		seterr(err, errlen, "%s: owned by uid %u, expected %u or root", path,
-		       (unsigned)st.st_uid, (unsigned)euid);
-		goto out;
-	}
-	if (secret && (st.st_mode & (S_IRWXG | S_IRWXO))) {
-		seterr(err, errlen, "%s: mode %04o gives access to group or others (use 0600)",
-		       path, (unsigned)(st.st_mode & 07777));
-		goto out;
-	}
-	if (!secret && (st.st_mode & S_IWOTH)) {
-		seterr(err, errlen, "%s: is world-writable", path);
-		goto out;
-	}
 	if (st.st_size < 0 || (unsigned long long)st.st_size > max) {
 		seterr(err, errlen, "%s: larger than %zu bytes", path, max);
 		goto out;
@@ -190,6 +396,17 @@ out:
 	if (fd >= 0)
 		close(fd);
 	return rc;
+}
+
+int zk_check_trusted_file(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd = open_checked(path, false, &st, err, errlen);
+
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
 }
 
 int zk_read_secret_file(const char *path, size_t max, char **out, size_t *len, char *err, size_t errlen)

@@ -14,8 +14,18 @@ void zk_freezero(void *p, size_t n);
 void zk_freezero_str(char *s);
 
 /*
- * Reads a secret-bearing file: must be a regular file, owned by the
- * effective uid or root, no group/other permission bits, at most max bytes.
+ * Every file the daemon trusts (these readers, zk_check_trusted_file) is
+ * held to OpenSSH's StrictModes: a regular file, not a symbolic link,
+ * owned by root or the effective uid, and every directory on its path
+ * owned by root or the effective uid and not group- or world-writable,
+ * unless it is a root-owned sticky directory such as /tmp. Links on the
+ * way to the file are followed only when root or the effective uid owns
+ * them. Reasons in err name the file and the fault.
+ */
+
+/*
+ * Reads a secret-bearing file: the rules above, no group/other permission
+ * bits at all, at most max bytes.
  * A single trailing newline (\n or \r\n) is stripped; what remains must be
  * non-empty and free of NUL bytes. The result is
  * NUL-terminated, to be released with zk_freezero(*out, *len).
@@ -24,13 +34,22 @@ void zk_freezero_str(char *s);
 int zk_read_secret_file(const char *path, size_t max, char **out, size_t *len, char *err, size_t errlen);
 
 /*
- * Reads a configuration-like file (zkauth.conf, the account map): a regular
- * file (symbolic links followed), not world-writable, at most max bytes.
+ * Reads a configuration-like file (zkauth.conf, the account map): the
+ * rules above, not group- or world-writable, at most max bytes.
  * The result is NUL-terminated (*len excludes the NUL; the content may hold
  * NUL bytes, callers reject them), to be released with free().
  * Returns 0, or -1 with "PATH: reason" in err.
  */
 int zk_read_config_file(const char *path, size_t max, char **out, size_t *len, char *err, size_t errlen);
+
+/*
+ * Checks a file the daemon trusts but a library opens by name (ca_file
+ * for libcurl, tls_certificate for OpenSSL) by the rules of
+ * zk_read_config_file. The directory checks are what make the name safe
+ * to hand on: only root or the daemon's user could put another file
+ * there. Returns 0, or -1 with "PATH: reason" in err.
+ */
+int zk_check_trusted_file(const char *path, char *err, size_t errlen);
 
 /* Fills buf with n bytes from the CSPRNG (OpenSSL RAND_bytes). 0 or -1. */
 int zk_random(unsigned char *buf, size_t n);

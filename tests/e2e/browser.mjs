@@ -117,12 +117,14 @@ function randomLike(value) {
  * provider: that Location is the daemon's callback. Then, unless follow is
  * false, opens the callback (with tamperState, after replacing the state
  * parameter by another random value of the same length).
- * Returns { callbackUrl, fetchedUrl, status, body }; callbackUrl is the
- * callback as the provider sent it, fetchedUrl what was opened.
+ * browser: a Browser to use (its cookies, e.g. a provider session, stay).
+ * Returns { callbackUrl, fetchedUrl, status, body, browser }; callbackUrl
+ * is the callback as the provider sent it, fetchedUrl what was opened.
  */
-export async function approve(url, { login, deny = false, tamperState = false, follow = true } = {}) {
+export async function approve(url, {
+  login, deny = false, tamperState = false, follow = true, browser = new Browser(),
+} = {}) {
   if (!deny && !login) throw new Error('approve: a login name is needed unless deny');
-  const browser = new Browser();
 
   // 1. Follow redirects to the provider's sign-in page. The daemon's short
   // link first shows who signs in where, with a Continue button: a person
@@ -132,10 +134,10 @@ export async function approve(url, { login, deny = false, tamperState = false, f
     res = await browser.request(res.location);
   }
   let interstitial;
-  const go = res.status === 200 ? forms(res.body, res.url).find((f) => /\/l\/[^/]+\/go$/.test(new URL(f.action).pathname)) : null;
+  const go = res.status === 200 ? confirmForm(res) : null;
   if (go) {
     interstitial = res.body;
-    res = await browser.request(go.action);
+    res = await browser.request(go.action, { method: 'POST', form: go.fields });
     for (let hops = 0; res.location && hops < MAX_HOPS; hops++) {
       res = await browser.request(res.location);
     }
@@ -159,7 +161,8 @@ export async function approve(url, { login, deny = false, tamperState = false, f
     res = await browser.request(res.location);
   }
   const callbackUrl = res.location;
-  if (follow === false) return { callbackUrl, interstitial };
+  // The browser goes with it: the callback counts only with its cookies.
+  if (follow === false) return { callbackUrl, interstitial, browser };
 
   // 4. Land on the daemon's callback page.
   let fetchedUrl = callbackUrl;
@@ -174,7 +177,28 @@ export async function approve(url, { login, deny = false, tamperState = false, f
   for (let hops = 0; res.location && hops < MAX_HOPS; hops++) {
     res = await browser.request(res.location);
   }
-  return { callbackUrl, fetchedUrl, status: res.status, body: res.body, interstitial };
+  return { callbackUrl, fetchedUrl, status: res.status, body: res.body, interstitial, browser };
+}
+
+// The short link's confirmation page's Continue form: a POST to .../go
+// with its one-time token, or undefined.
+function confirmForm(page) {
+  return pageForms(page.body, page.url).find((f) => f.method === 'post'
+    && /\/l\/[^/]+\/go$/.test(new URL(f.action).pathname));
+}
+
+/*
+ * Opens a short link in browser (a fresh one unless given) and presses
+ * Continue, as a person does; returns the authorization URL it leads to
+ * (the browser keeps the login's cookie).
+ */
+export async function continueUrl(shortLink, browser = new Browser()) {
+  const page = await browser.request(shortLink);
+  const form = page.status === 200 ? confirmForm(page) : undefined;
+  if (!form) throw new Error(describe('no confirmation page', page, page.body));
+  const res = await browser.request(form.action, { method: 'POST', form: form.fields });
+  if (res.status !== 303 || !res.location) throw new Error(describe('Continue did not redirect', res, res.body));
+  return new URL(res.location);
 }
 
 // Opens a page once, as a fresh browser would (e.g. to replay a callback).

@@ -34,7 +34,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { Browser, approve } from './browser.mjs';
+import { approve, continueUrl } from './browser.mjs';
 import {
   generateSigningKey, resignIdToken, startEvilProxy, writePrivateJwks,
 } from './evil-proxy.mjs';
@@ -105,9 +105,7 @@ function cleanupStack(t) {
 
 // Where the short link's Continue leads: the authorization URL itself.
 async function authorizationUrl(shortLink) {
-  const res = await new Browser().request(`${shortLink}/go`);
-  assert.equal(res.status, 302, `${shortLink}/go answered HTTP ${res.status}`);
-  return new URL(res.location);
+  return continueUrl(shortLink);
 }
 
 // The prompt's first line: "USER@HOST (SERVICE)" (no rhost here).

@@ -255,6 +255,44 @@ function assertGapsAtLeast(polls, authorizedAt, seconds, { from = 1, to = polls.
 
 const LOG_DEVICE_GRANTED = LOG_GRANTED('alice', 'id-alice');
 
+// RFC 8628 5.4: a device code can be phished remotely, so an admin may
+// refuse the device flow where the login comes from another host.
+describe('device flow: device_flow_remote', () => {
+  async function remoteLogin(t, value, rhost) {
+    const opts = daemonOpts(provider);
+    opts.config.provider.device_flow_remote = value;
+    const daemon = await startDaemon(opts);
+    t.after(() => daemon.stop());
+    const pam = runPam({ daemon, user: 'alice', args: 'timeout=5', items: rhost ? { rhost } : {} });
+    t.after(() => pam.kill());
+    return { daemon, pam };
+  }
+
+  test('no: a login with a remote host is refused before any code is shown', async (t) => {
+    if (skipped(t)) return;
+    const { daemon, pam } = await remoteLogin(t, 'no', '203.0.113.9');
+    const result = await finish(pam);
+    assert.notEqual(result.code, 0, result.output);
+    assert.doesNotMatch(result.output, /Code: /);
+    await daemon.waitForLog(loginOutcomeRe('alice', 'refused', 'device_flow_remote'));
+  });
+
+  test('no: a local login (no remote host) still gets its code', async (t) => {
+    if (skipped(t)) return;
+    const { pam } = await remoteLogin(t, 'no', null);
+    const url = await pam.waitForUrl();
+    assert.ok(new URL(url).searchParams.get('user_code'));
+  });
+
+  test('yes (the default): the remote login gets its code, shown with who signs in from where', async (t) => {
+    if (skipped(t)) return;
+    const { pam } = await remoteLogin(t, 'yes', '203.0.113.9');
+    const url = await pam.waitForUrl();
+    assert.ok(new URL(url).searchParams.get('user_code'));
+    assert.match(pam.output(), /^alice@\S+ \(zkauth-test from 203\.0\.113\.9\)$/m);
+  });
+});
+
 describe('device flow: how the daemon polls the token endpoint (RFC 8628 3.4, 3.5)', () => {
   test('a. interval 2 s from the provider: no poll sooner than 2 s after the one before', async (t) => {
     if (skipped(t)) return;

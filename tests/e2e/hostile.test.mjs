@@ -21,7 +21,7 @@ import fs from 'node:fs';
 import zlib from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 
-import { Browser, approve } from './browser.mjs';
+import { approve, continueUrl } from './browser.mjs';
 import {
   generateSigningKey, reply, reset, resignIdToken, rewriteIdToken, rewriteJson, signJwt,
   startEvilProxy, writePrivateJwks,
@@ -342,11 +342,14 @@ async function tooSlow(t, handler) {
   const pam = runPam({ daemon, user: 'alice', args: 'timeout=60' });
   t.after(() => pam.kill());
   const url = await pam.waitForUrl();
-  const { callbackUrl } = await approve(url, { login: 'id-alice', follow: false });
+  const { callbackUrl, browser } = await approve(url, { login: 'id-alice', follow: false });
   const started = Date.now();
   // The daemon answers the browser only when the exchange is over, which
-  // is as late as the browser stand-in gives up: open the callback here.
-  const page = fetch(callbackUrl, { signal: AbortSignal.timeout(60000) }).then((r) => r.text(), (e) => e);
+  // is as late as the browser stand-in gives up: open the callback here,
+  // with the browser's confirmation cookie.
+  const page = fetch(callbackUrl, {
+    headers: { Cookie: browser.jar.header(callbackUrl) }, signal: AbortSignal.timeout(60000),
+  }).then((r) => r.text(), (e) => e);
   pam.pressEnter();
   pam.endInput();
   const result = await pam.result();
@@ -438,8 +441,8 @@ describe('acr_values', { concurrency: 1 }, () => {
     const pam = runPam({ daemon, user: 'alice' });
     t.after(() => pam.kill());
     const url = await pam.waitForUrl();
-    const go = await new Browser().request(`${url}/go`);
-    assert.equal(new URL(go.location).searchParams.get('acr_values'), 'urn:zk:mfa phr');
+    const go = await continueUrl(url);
+    assert.equal(go.searchParams.get('acr_values'), 'urn:zk:mfa phr');
     await approve(url, { login: 'id-alice' });
     pam.pressEnter();
     pam.endInput();

@@ -191,6 +191,7 @@ function removeDir(dir) {
 
 let multiarch;
 function findLibrary(name) {
+  if (path.isAbsolute(name)) return name;
   if (multiarch === undefined) {
     try {
       multiarch = execFileSync('gcc', ['-print-multiarch'], { encoding: 'utf8' }).trim();
@@ -429,7 +430,9 @@ export function secretInLog(text, clientSecret) {
  * opts: issuer (required unless opts.config.provider sets everything),
  *   listenerPort, flowTimeout, usersMap (text), clientSecret,
  *   config: { section: { key: value|null } } merged over the defaults
- *   (null removes a key), args: extra command line arguments.
+ *   (null removes a key), args: extra command line arguments,
+ *   preload: test-only libraries of <build>/tests/ to preload (before
+ *   nss_wrapper), env: more environment.
  * Returns { dir, socket, listenerPort, env, logs(), waitForLog(re), stop() }.
  */
 export async function startDaemon(opts = {}) {
@@ -441,7 +444,8 @@ export async function startDaemon(opts = {}) {
     ...process.env,
     ...writeAccounts(dir),
     ...sanitizerEnv(),
-    LD_PRELOAD: preload('libnss_wrapper.so'),
+    ...(opts.env ?? {}),
+    LD_PRELOAD: preload(...(opts.preload ?? []).map((p) => path.join(ZK_BUILD, 'tests', p)), 'libnss_wrapper.so'),
   };
   const child = spawn(DAEMON_BIN, ['-c', confFile, '--log-stderr', '--debug', ...(opts.args ?? [])],
     { env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -222,11 +222,11 @@ describe('login through the provider', () => {
     const daemon = await daemonFor(t);
     const pam = pamFor(t, { daemon, user: 'alice' });
     const url = await pam.waitForUrl();
-    const { callbackUrl } = await approve(url, { login: 'id-alice', follow: false });
+    const { callbackUrl, browser } = await approve(url, { login: 'id-alice', follow: false });
     const forged = new URL(callbackUrl);
     assert.equal(forged.searchParams.get('iss'), provider.issuer, 'the provider sends iss');
     forged.searchParams.set('iss', 'https://evil.example');
-    const page = await open(forged.toString());
+    const page = await browser.request(forged.toString());
     assert.ok(page.status >= 400, `callback page: HTTP ${page.status}`);
     pam.pressEnter();
     pam.endInput();
@@ -239,11 +239,11 @@ describe('login through the provider', () => {
     const daemon = await daemonFor(t);
     const pam = pamFor(t, { daemon, user: 'alice' });
     const url = await pam.waitForUrl();
-    const { callbackUrl } = await approve(url, { login: 'id-alice', follow: false });
+    const { callbackUrl, browser } = await approve(url, { login: 'id-alice', follow: false });
     const stripped = new URL(callbackUrl);
     assert.ok(stripped.searchParams.has('code'), 'the provider sent a code');
     stripped.searchParams.delete('iss');
-    const page = await open(stripped.toString());
+    const page = await browser.request(stripped.toString());
     assert.ok(page.status >= 400, `callback page: HTTP ${page.status}`);
     pam.pressEnter();
     pam.endInput();
@@ -288,7 +288,14 @@ describe('login through the provider', () => {
   });
 
   test('o. public_url sets the base of the short link (listener behind a proxy)', async (t) => {
-    const daemon = await daemonFor(t, { config: { listener: { public_url: 'https://login.example.com/zk/' } } });
+    // The cookie of the confirmation page must reach the callback, so the
+    // callback is behind the same proxy (same scheme and host).
+    const daemon = await daemonFor(t, {
+      config: {
+        listener: { public_url: 'https://login.example.com/zk/' },
+        provider: { redirect_uri: 'https://login.example.com/zk/callback' },
+      },
+    });
     const pam = pamFor(t, { daemon, user: 'alice', args: 'timeout=2' });
     const url = await pam.waitForUrl();
     assert.match(url, /^https:\/\/login\.example\.com\/zk\/l\/[A-Za-z0-9_-]{22}$/);

@@ -211,7 +211,7 @@ describe('Debian packages', { skip: skip ?? false }, () => {
     const unit = fileLists['zkauth-verifyd'].find((f) => f.endsWith('/systemd/system/zkauth-verifyd.service'));
     assert.ok(unit, 'the systemd unit is shipped');
     const text = fs.readFileSync(unit, 'utf8');
-    for (const line of ['User=zkauth', 'Type=notify', `ExecStart=${DAEMON}`, 'RuntimeDirectory=zkauth']) {
+    for (const line of ['User=zkauth', 'Type=notify', `ExecStart=${DAEMON}`, 'RuntimeDirectory=zkauth', 'LimitCORE=0']) {
       assert.ok(text.split('\n').includes(line), `the unit says ${line}`);
     }
     assert.doesNotMatch(text, /^PrivateUsers=/m, 'no PrivateUsers=: the daemon must see callers\' uids');

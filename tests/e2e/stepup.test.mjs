@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 
-import { Browser, approve } from './browser.mjs';
+import { approve, continueUrl } from './browser.mjs';
 import { runPam, sleep, startDaemon, startProvider, waitFor } from './lib.mjs';
 
 const SUCCESS = /successfully authenticated/;
@@ -30,10 +30,7 @@ function pamFor(t, opts) {
 
 // Where the short link's Continue leads: the authorization URL itself.
 async function authorizationUrl(shortLink) {
-  const browser = new Browser();
-  const res = await browser.request(`${shortLink}/go`);
-  assert.equal(res.status, 302);
-  return new URL(res.location);
+  return continueUrl(shortLink);
 }
 
 describe('sudo step-up (max_age)', () => {
@@ -105,6 +102,106 @@ describe('limits on pending logins', () => {
     await daemon.waitForLog(/login user="alice" .*result=cancelled/);
     const again = pamFor(t, { daemon, user: 'bob' });
     await again.waitForUrl();
+  });
+});
+
+// Pending logins are counted per (account, source): the remote host, or
+// for a local login the caller and its terminal. Someone holding idle
+// `ssh alice@host` connections cannot keep alice out.
+describe('pending limits cannot lock an account out', () => {
+  const ATTACKER = (n) => `203.0.113.${60 + n}`;
+  const held = async (t, daemon, rhost) => {
+    const pam = pamFor(t, { daemon, user: 'alice', args: 'timeout=2', items: { rhost } });
+    return { pam, url: await pam.waitForUrl() };
+  };
+  const aliceLogs = async (t, daemon) => {
+    const pam = pamFor(t, { daemon, user: 'alice', items: { rhost: '198.51.100.7' } });
+    await approve(await pam.waitForUrl(), { login: 'id-alice' });
+    pam.pressEnter();
+    pam.endInput();
+    return pam.result();
+  };
+
+  test('three idle logins for alice from elsewhere: alice still signs in; a fourth from there is refused', async (t) => {
+    const daemon = await daemonFor(t);
+    for (let i = 0; i < 3; i++) await held(t, daemon, ATTACKER(0));
+    const fourth = pamFor(t, { daemon, user: 'alice', items: { rhost: ATTACKER(0) } });
+    fourth.endInput();
+    const r4 = await fourth.result();
+    assert.match(r4.output, /too many sign-ins are waiting/);
+    const result = await aliceLogs(t, daemon);
+    assert.equal(result.code, 0, `${result.output}\n${daemon.logs()}`);
+  });
+
+  test('max_pending_per_account: the oldest login whose link nobody opened gives way', async (t) => {
+    const daemon = await daemonFor(t, { config: { daemon: { max_pending_per_account: 3 } } });
+    const first = await held(t, daemon, ATTACKER(1));
+    await held(t, daemon, ATTACKER(2));
+    await held(t, daemon, ATTACKER(3));
+    const result = await aliceLogs(t, daemon);
+    assert.equal(result.code, 0, `${result.output}\n${daemon.logs()}`);
+    await daemon.waitForLog(new RegExp(`login user="alice" sub="" service="\\S+" rhost="${ATTACKER(1).replace(/\./g, '\\.')}" .*result=cancelled reason=displaced`));
+    first.pam.pressEnter();
+    first.pam.endInput();
+    const r1 = await first.pam.result();
+    assert.notEqual(r1.code, 0, r1.output);
+  });
+
+  test('max_pending_per_account: logins whose links were opened are not displaced', async (t) => {
+    const daemon = await daemonFor(t, { config: { daemon: { max_pending_per_account: 3 } } });
+    for (let i = 1; i <= 3; i++) {
+      const { url } = await held(t, daemon, ATTACKER(i));
+      assert.equal((await fetch(url)).status, 200);
+    }
+    const alice = pamFor(t, { daemon, user: 'alice', items: { rhost: '198.51.100.7' } });
+    alice.endInput();
+    const r = await alice.result();
+    assert.match(r.output, /too many sign-ins are waiting/);
+    assert.doesNotMatch(daemon.logs(), /reason=displaced/);
+  });
+
+  for (const errno of ['EMFILE', 'ENFILE']) {
+    test(`an account lookup that fails with ${errno} is "busy", never "no such account"`, async (t) => {
+      const daemon = await daemonFor(t, { preload: ['getpw_fail.so'], env: { ZK_TEST_GETPW_ERRNO: errno } });
+      const pam = pamFor(t, { daemon, user: 'alice' });
+      pam.endInput();
+      const r = await pam.result();
+      assert.notEqual(r.code, 0, r.output);
+      assert.match(r.output, /too many sign-ins are waiting/);
+      await daemon.waitForLog(/login user="alice" .*result=refused reason=account_lookup_failed/);
+      assert.doesNotMatch(daemon.logs(), /unknown_user/);
+    });
+  }
+
+  test('without the fault the preload changes nothing: alice is known', async (t) => {
+    const daemon = await daemonFor(t, { preload: ['getpw_fail.so'] });
+    const pam = pamFor(t, { daemon, user: 'alice' });
+    await pam.waitForUrl();
+    const nobody = pamFor(t, { daemon, user: 'zkt-nosuchuser' });
+    nobody.endInput();
+    await nobody.result();
+    await daemon.waitForLog(/login user="zkt-nosuchuser" .*reason=unknown_user/);
+  });
+
+  test('over the module socket\'s connection cap, the module hears "busy", not a closed socket', async (t) => {
+    // max_pending 1: the cap is max_pending + 16 connections.
+    const daemon = await daemonFor(t, { config: { daemon: { max_pending: 1 } } });
+    const net = await import('node:net');
+    const conns = [];
+    t.after(() => conns.forEach((c) => c.destroy()));
+    for (let i = 0; i < 17; i++) {
+      const c = net.createConnection(daemon.socket);
+      c.on('error', () => {});
+      await new Promise((resolve) => c.once('connect', resolve));
+      conns.push(c);
+    }
+    await sleep(200);
+    const pam = pamFor(t, { daemon, user: 'alice' });
+    pam.endInput();
+    const r = await pam.result();
+    assert.notEqual(r.code, 0, r.output);
+    assert.match(r.output, /too many sign-ins are waiting/);
+    assert.doesNotMatch(r.output, /not available/);
   });
 });
 

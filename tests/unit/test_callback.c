@@ -87,6 +87,33 @@ static void test_check(void **state)
 	assert_null(zkd_callback_check(&cfg, "code1", NULL, "https://upstream", true));
 }
 
+static void test_cookie(void **state)
+{
+	char v[8];
+
+	assert_int_equal(zkd_cookie_get("a=1; zk-x=abc; b=2", "zk-x", v, sizeof(v)), 0);
+	assert_string_equal(v, "abc");
+	assert_int_equal(zkd_cookie_get("zk-x=abc", "zk-x", v, sizeof(v)), 0);
+	assert_int_equal(zkd_cookie_get("zk-x=abc ;b=1", "zk-x", v, sizeof(v)), 0);
+	assert_string_equal(v, "abc");
+	assert_int_equal(zkd_cookie_get("zk-x=", "zk-x", v, sizeof(v)), 0);
+	assert_string_equal(v, "");
+	/* Absent, a longer or shorter name, a name only in a value. */
+	assert_int_equal(zkd_cookie_get(NULL, "zk-x", v, sizeof(v)), -1);
+	assert_int_equal(zkd_cookie_get("", "zk-x", v, sizeof(v)), -1);
+	assert_int_equal(zkd_cookie_get("zk-xy=abc", "zk-x", v, sizeof(v)), -1);
+	assert_int_equal(zkd_cookie_get("k-x=abc", "zk-x", v, sizeof(v)), -1);
+	assert_int_equal(zkd_cookie_get("a=zk-x=abc", "zk-x", v, sizeof(v)), -1);
+	assert_int_equal(zkd_cookie_get("zk-x", "zk-x", v, sizeof(v)), -1);
+	/* Twice: neither is trusted (one may be planted). */
+	assert_int_equal(zkd_cookie_get("zk-x=abc; zk-x=def", "zk-x", v, sizeof(v)), -1);
+	assert_int_equal(zkd_cookie_get("zk-x=abc; zk-x=abc", "zk-x", v, sizeof(v)), -1);
+	/* Too long for out. */
+	assert_int_equal(zkd_cookie_get("zk-x=abcdefgh", "zk-x", v, sizeof(v)), -1);
+	assert_int_equal(zkd_cookie_get("zk-x=abcdefg", "zk-x", v, sizeof(v)), 0);
+	assert_string_equal(v, "abcdefg");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -94,6 +121,7 @@ int main(void)
 		cmocka_unit_test(test_short_link),
 		cmocka_unit_test(test_query),
 		cmocka_unit_test(test_check),
+		cmocka_unit_test(test_cookie),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -132,7 +132,7 @@ static void test_full(void **state)
 		"listen = [::1]:8443\n"
 		"tls_certificate = /etc/zkauth/cert.pem\n"
 		"tls_private_key = /etc/zkauth/key.pem\n"
-		"public_url = https://login.example.com/zk\n"
+		"public_url = https://host.example.com/zk\n"
 		"[accounts]\n"
 		"map_file = /etc/zkauth/map\n"
 		"require_groups = admins ops\n"
@@ -163,7 +163,7 @@ static void test_full(void **state)
 	assert_string_equal(c.listen, "[::1]:8443");
 	assert_string_equal(c.tls_certificate, "/etc/zkauth/cert.pem");
 	assert_string_equal(c.tls_private_key, "/etc/zkauth/key.pem");
-	assert_string_equal(c.public_url, "https://login.example.com/zk");
+	assert_string_equal(c.public_url, "https://host.example.com/zk");
 	assert_string_equal(c.map_file, "/etc/zkauth/map");
 	assert_string_equal(c.require_groups, "admins ops");
 	assert_string_equal(c.socket_path, "/run/zk/s.sock");
@@ -200,7 +200,7 @@ static void test_defaults(void **state)
 	assert_null(c.token_endpoint);
 	assert_null(c.jwks_uri);
 	assert_null(c.device_authorization_endpoint);
-	assert_string_equal(c.listen, "0.0.0.0:8443");
+	assert_string_equal(c.listen, "127.0.0.1:8443");
 	assert_null(c.tls_certificate);
 	assert_null(c.tls_private_key);
 	assert_null(c.public_url);
@@ -211,6 +211,49 @@ static void test_defaults(void **state)
 	assert_int_equal(c.max_pending, 1000);
 	assert_int_equal(c.max_pending_per_user, 3);
 	zk_config_free(&c);
+}
+
+/* The keys of the bound approval: fresh sign-in services, the device
+ * flow for remote hosts, the page's code typed at the terminal, and a
+ * public_url whose cookie reaches the callback. */
+static void test_approval_keys(void **state)
+{
+	struct zk_config c;
+
+	load_ok(MIN_PROVIDER, &c);
+	assert_non_null(c.step_up_services);
+	assert_non_null(strstr(c.step_up_services, "sudo "));
+	assert_non_null(strstr(c.step_up_services, " su "));
+	assert_non_null(strstr(c.step_up_services, "polkit-1"));
+	assert_non_null(strstr(c.step_up_services, "xscreensaver"));
+	assert_int_equal(c.device_flow_remote, 1);
+	assert_int_equal(c.terminal_code, 0);
+	zk_config_free(&c);
+
+	/* Empty: no service gets a fresh sign-in (not the default list). */
+	load_ok(MIN_PROVIDER "device_flow_remote = no\n[daemon]\nstep_up_services =\nterminal_code = yes\n",
+		&c);
+	assert_null(c.step_up_services);
+	assert_int_equal(c.device_flow_remote, 0);
+	assert_int_equal(c.terminal_code, 1);
+	zk_config_free(&c);
+	load_ok(MIN_PROVIDER "[daemon]\nstep_up_services = sudo  doas\n", &c);
+	assert_string_equal(c.step_up_services, "sudo  doas");
+	zk_config_free(&c);
+	expect_error(MIN_PROVIDER "[daemon]\nterminal_code = maybe\n", 7, "terminal_code", NULL);
+	expect_error(MIN_PROVIDER "device_flow_remote = 1\n", 6, "device_flow_remote", NULL);
+	expect_error(MIN_PROVIDER "[daemon]\nstep_up_services = su\"do\"\n", 7, "step_up_services",
+		     NULL);
+
+	/* public_url: redirect_uri's scheme and host (the port may differ). */
+	load_ok(MIN_PROVIDER "[listener]\npublic_url = https://H.example.com:9443/zk\n", &c);
+	zk_config_free(&c);
+	expect_error(MIN_PROVIDER "[listener]\npublic_url = https://other.example.com/zk\n", 7,
+		     "public_url", "host of redirect_uri");
+	expect_error(MIN_PROVIDER "[listener]\npublic_url = http://127.0.0.1:8443\n", 7, "public_url",
+		     "scheme and host");
+	expect_error(MIN_PROVIDER "[listener]\npublic_url = https://h.example.com.evil\n", 7,
+		     "public_url", NULL);
 }
 
 static void test_scopes(void **state)
@@ -538,10 +581,11 @@ static void test_file_errors(void **state)
 	assert_true(is_zeroed(&c));
 	assert_non_null(strstr(err, conf_path));
 	assert_non_null(strstr(err, "world-writable"));
-	/* Group-writable is the admin's choice. */
+	/* Group-writable: refused too (the file decides who may log in). */
 	write_conf_len(MIN_PROVIDER, strlen(MIN_PROVIDER), 0664);
-	assert_int_equal(zk_config_load(conf_path, &c, err, sizeof(err)), 0);
-	zk_config_free(&c);
+	assert_int_equal(zk_config_load(conf_path, &c, err, sizeof(err)), -1);
+	assert_true(is_zeroed(&c));
+	assert_non_null(strstr(err, "group-writable (mode 0664)"));
 
 	/* Over 64 KiB, even when it is all comments. */
 	big = malloc(n);
@@ -618,6 +662,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_approval_keys),
 		cmocka_unit_test(test_scopes),
 		cmocka_unit_test(test_zkauth_profile),
 		cmocka_unit_test(test_cross_key),

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <pwd.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -280,6 +281,203 @@ static void test_config_file(void **state)
 	assert_non_null(strstr(err, "larger"));
 }
 
+/* StrictModes (util.h): every trusted file, read or only checked. */
+
+/* tf_dir/name made with exactly mode (mkdir's is cut by the umask). */
+static const char *tf_subdir(const char *name, mode_t mode)
+{
+	static char path[PATH_MAX + 64];
+
+	snprintf(path, sizeof(path), "%s/%s", tf_dir, name);
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_int_equal(chmod(path, mode), 0);
+	return path;
+}
+
+static uid_t nobody_uid(void)
+{
+	const struct passwd *pw = getpwnam("nobody");
+
+	return pw ? pw->pw_uid : 65534;
+}
+
+static void expect_untrusted(const char *path, const char *why, const char *why2)
+{
+	char err[1024] = "", *s = NULL;
+	size_t len = 77;
+
+	assert_int_equal(zk_read_config_file(path, 100, &s, &len, err, sizeof(err)), -1);
+	assert_null(s);
+	assert_int_equal(len, 77);
+	if (!strstr(err, path) || !strstr(err, why) || (why2 && !strstr(err, why2)))
+		fail_msg("error \"%s\" does not name %s and say \"%s\" \"%s\"", err, path, why,
+			 why2 ? why2 : "");
+	err[0] = '\0';
+	assert_int_equal(zk_check_trusted_file(path, err, sizeof(err)), -1);
+	if (!strstr(err, path) || !strstr(err, why) || (why2 && !strstr(err, why2)))
+		fail_msg("zk_check_trusted_file: \"%s\" does not name %s and say \"%s\"", err,
+			 path, why);
+}
+
+static void expect_trusted(const char *path)
+{
+	char err[1024] = "", *s = NULL;
+	size_t len = 0;
+
+	if (zk_read_config_file(path, 100, &s, &len, err, sizeof(err)) != 0)
+		fail_msg("%s refused: %s", path, err);
+	assert_string_equal(s, "a = b\n");
+	free(s);
+	if (zk_check_trusted_file(path, err, sizeof(err)) != 0)
+		fail_msg("zk_check_trusted_file: %s refused: %s", path, err);
+}
+
+static void test_strict_good(void **state)
+{
+	char path[PATH_MAX + 64], rel[PATH_MAX + 64], cwd[PATH_MAX];
+	const char *d;
+
+	/* In tf_dir (mode 0700, ours), under $TMPDIR or /tmp. */
+	expect_trusted(tf_write("good", "a = b\n", 6, 0644));
+	expect_trusted(tf_write("good-ro", "a = b\n", 6, 0400));
+	d = tf_subdir("etc", 0755);
+	snprintf(path, sizeof(path), "%s/zkauth.conf", d);
+	tf_write_at(path, "a = b\n", 6, 0644);
+	expect_trusted(path);
+	/* ".", ".." and doubled slashes walk like the kernel's lookup. */
+	snprintf(path, sizeof(path), "%s/./etc//../etc/zkauth.conf", tf_dir);
+	expect_trusted(path);
+	/* A relative name, from the current directory. */
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir(tf_dir), 0);
+	expect_trusted("etc/zkauth.conf");
+	assert_int_equal(chdir(cwd), 0);
+	/* A link to a directory, ours, is followed; its target is checked. */
+	snprintf(path, sizeof(path), "%s/etc-link", tf_dir);
+	assert_int_equal(symlink("etc", path), 0);
+	snprintf(path, sizeof(path), "%s/etc-link/zkauth.conf", tf_dir);
+	expect_trusted(path);
+	snprintf(rel, sizeof(rel), "%s/etc-abs", tf_dir);
+	snprintf(path, sizeof(path), "%s/etc", tf_dir);
+	assert_int_equal(symlink(path, rel), 0);
+	snprintf(path, sizeof(path), "%s/etc-abs/zkauth.conf", tf_dir);
+	expect_trusted(path);
+}
+
+static void test_strict_symlink(void **state)
+{
+	char link[PATH_MAX + 64];
+	const char *p;
+
+	p = tf_write("real.conf", "a = b\n", 6, 0644);
+	snprintf(link, sizeof(link), "%s/link.conf", tf_dir);
+	assert_int_equal(symlink(p, link), 0);
+	expect_untrusted(link, "symbolic link", NULL);
+	/* A loop of links on the way. */
+	snprintf(link, sizeof(link), "%s/loop", tf_dir);
+	assert_int_equal(symlink("loop", link), 0);
+	snprintf(link, sizeof(link), "%s/loop/x.conf", tf_dir);
+	expect_untrusted(link, "Too many levels of symbolic links", NULL);
+	/* A directory or a trailing slash names no file. */
+	snprintf(link, sizeof(link), "%s/", tf_dir);
+	expect_untrusted(link, "not a regular file", NULL);
+	snprintf(link, sizeof(link), "%s/..", tf_dir);
+	expect_untrusted(link, "not a regular file", NULL);
+}
+
+static void test_strict_group_writable(void **state)
+{
+	char dir[PATH_MAX + 64];
+
+	expect_untrusted(tf_write("gw.map", "a = b\n", 6, 0664), "group-writable (mode 0664)",
+			 "chmod g-w");
+	expect_untrusted(tf_write("ww.map", "a = b\n", 6, 0646), "world-writable (mode 0646)",
+			 "chmod go-w");
+	/* A group-writable directory, no sticky bit. */
+	snprintf(dir, sizeof(dir), "%s", tf_subdir("gwdir", 0775));
+	expect_untrusted(tf_write("gwdir/f.conf", "a = b\n", 6, 0644), dir,
+			 "is group-writable (mode 0775)");
+}
+
+static void test_strict_parent_world_writable(void **state)
+{
+	char dir[PATH_MAX + 64], path[PATH_MAX + 96], err[1024] = "", *s = NULL;
+	size_t len = 0;
+
+	snprintf(dir, sizeof(dir), "%s", tf_subdir("wwdir", 0777));
+	snprintf(path, sizeof(path), "%s/f.conf", dir);
+	tf_write_at(path, "a = b\n", 6, 0644);
+	expect_untrusted(path, dir, "is world-writable (mode 0777)");
+	/* Below it too, and for a secret. */
+	snprintf(path, sizeof(path), "%s/sub", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/sub/secret", dir);
+	tf_write_at(path, "TOPSECRET\n", 10, 0600);
+	assert_int_equal(zk_read_secret_file(path, 64, &s, &len, err, sizeof(err)), -1);
+	assert_null(s);
+	assert_non_null(strstr(err, path));
+	assert_non_null(strstr(err, "is world-writable (mode 0777)"));
+}
+
+/* A root-owned sticky directory (/tmp) is fine: no one else can rename or
+ * remove our entries in it. One of ours is not. */
+static void test_strict_sticky(void **state)
+{
+	char path[] = "/tmp/zk-util-sticky-XXXXXX", dir[PATH_MAX + 64];
+	struct stat st;
+	const char *p;
+	int fd;
+
+	if (stat("/tmp", &st) != 0 || st.st_uid != 0 || (st.st_mode & 07777) != 01777) {
+		print_message("/tmp is not root's with mode 1777 here: skipped\n");
+		skip();
+	}
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "a = b\n", 6), 6);
+	assert_int_equal(fchmod(fd, 0644), 0);
+	close(fd);
+	expect_trusted(path);
+	unlink(path);
+
+	snprintf(dir, sizeof(dir), "%s", tf_subdir("sticky", 01777));
+	p = tf_write("sticky/f.conf", "a = b\n", 6, 0644);
+	if (geteuid() == 0)
+		expect_trusted(p);
+	else
+		expect_untrusted(p, dir, "not a root-owned sticky directory");
+}
+
+static void test_strict_owner(void **state)
+{
+	char dir[PATH_MAX + 64], link[PATH_MAX + 64], want[64];
+	uid_t nobody = nobody_uid();
+	const char *p;
+
+	if (geteuid() != 0) {
+		print_message("files of another user need root to make (chown): skipped\n");
+		skip();
+	}
+	snprintf(want, sizeof(want), "owned by uid %u", (unsigned)nobody);
+	p = tf_write("nobodys.conf", "a = b\n", 6, 0644);
+	assert_int_equal(chown(p, nobody, nobody), 0);
+	expect_untrusted(p, want, "not root or the daemon's user");
+
+	snprintf(dir, sizeof(dir), "%s", tf_subdir("nobodys-dir", 0755));
+	assert_int_equal(chown(dir, nobody, nobody), 0);
+	p = tf_write("nobodys-dir/f.conf", "a = b\n", 6, 0644);
+	expect_untrusted(p, dir, want);
+
+	/* A link of someone else's on the way is not followed. */
+	tf_subdir("real", 0755);
+	tf_write("real/f.conf", "a = b\n", 6, 0644);
+	snprintf(link, sizeof(link), "%s/theirs", tf_dir);
+	assert_int_equal(symlink("real", link), 0);
+	assert_int_equal(lchown(link, nobody, nobody), 0);
+	snprintf(link, sizeof(link), "%s/theirs/f.conf", tf_dir);
+	expect_untrusted(link, "symbolic link", want);
+}
+
 static void test_streq_ct(void **state)
 {
 	assert_true(zk_streq_ct("abc", "abc"));
@@ -388,6 +586,12 @@ int main(void)
 		cmocka_unit_test(test_secret_refused),
 		cmocka_unit_test(test_secret_owner),
 		cmocka_unit_test(test_config_file),
+		cmocka_unit_test(test_strict_good),
+		cmocka_unit_test(test_strict_symlink),
+		cmocka_unit_test(test_strict_group_writable),
+		cmocka_unit_test(test_strict_parent_world_writable),
+		cmocka_unit_test(test_strict_sticky),
+		cmocka_unit_test(test_strict_owner),
 		cmocka_unit_test(test_streq_ct),
 		cmocka_unit_test(test_random_and_wipe),
 		cmocka_unit_test(test_log_stderr),
