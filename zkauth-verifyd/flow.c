@@ -41,6 +41,8 @@
 /* A broker's state (zeroauth: a UUID) is taken up to this length. */
 #define STATE_MAX 128
 #define MAX_AGE_LIMIT (366L * 86400L)
+/* The part of a provider's error= the log and the page repeat. */
+#define PROVIDER_ERROR_MAX 64
 /* "__Host-zkauth-" and the link. */
 #define COOKIE_NAME_MAX 48
 /* The log's reason, and the page, for a callback from a browser that did
@@ -81,6 +83,7 @@ struct login {
 	bool typed;                 /* ... and did, at the prompt */
 	char *parked_code;          /* a callback's code waiting for it (wiped) */
 	char *parked_iss;
+	char provider_error[PROVIDER_ERROR_MAX + 1]; /* a callback's error=, for the page */
 	char *auth_url;             /* where the short link leads */
 	struct event *expiry;
 	struct exchange *x;
@@ -213,7 +216,11 @@ static void browser_page(struct login *l)
 		}
 		title = "Sign-in denied";
 		status = 403;
-		snprintf(text, sizeof(text), "The sign-in as %s was denied.", w);
+		if (l->provider_error[0] != '\0')
+			snprintf(text, sizeof(text), "The provider did not approve the sign-in as %s "
+				 "(it answered: %s). Nothing was signed in.", w, l->provider_error);
+		else
+			snprintf(text, sizeof(text), "The sign-in as %s was denied.", w);
 		break;
 	default:
 		title = "Sign-in failed";
@@ -718,8 +725,16 @@ static void redeem(struct login *l, const char *code, const char *error, const c
 {
 	struct zkd *d = l->d;
 	const char *denied = zkd_callback_check(&d->cfg, code, error, iss, iss_expected);
+	char qe[ZK_LOG_QUOTED(PROVIDER_ERROR_MAX)];
 
 	if (denied) {
+		/* The provider's own word, for the admin and for the page; it is
+		 * the provider's text, so quoted and cut. */
+		if (error && strcmp(denied, "iss_mismatch") != 0) {
+			snprintf(l->provider_error, sizeof(l->provider_error), "%s", error);
+			zk_log(LOG_NOTICE, "callback: the provider answered error=\"%s\"",
+			       zk_log_quote(l->provider_error, qe, sizeof(qe)));
+		}
 		finish(l, ZK_R_DENIED, denied);
 		return;
 	}

@@ -621,11 +621,16 @@ static bool ascii_caseeq(const struct span *a, const char *b)
 	return true;
 }
 
-static bool typ_ok(const struct span *typ)
+/* RFC 7515 4.1.9: "application/" may be left out, case does not matter.
+ * An ID token is a JWT of no other explicit type: an access token
+ * (at+jwt, RFC 9068 4) or a logout token must never pass as one (RFC 8725
+ * 3.11). An access-token profile takes both. */
+static bool typ_ok(const struct span *typ, bool access_token)
 {
-	/* RFC 7515 4.1.9: "application/" may be left out, case does not matter. */
-	return ascii_caseeq(typ, "JWT") || ascii_caseeq(typ, "application/jwt") ||
-	       ascii_caseeq(typ, "at+jwt") || ascii_caseeq(typ, "application/at+jwt");
+	if (ascii_caseeq(typ, "JWT") || ascii_caseeq(typ, "application/jwt"))
+		return true;
+	return access_token &&
+	       (ascii_caseeq(typ, "at+jwt") || ascii_caseeq(typ, "application/at+jwt"));
 }
 
 /*
@@ -633,7 +638,7 @@ static bool typ_ok(const struct span *typ)
  * (RFC 8725 3.10). *kid points into h. The header reader refuses NUL in
  * strings, so every string here is whole.
  */
-static int check_header(const struct jval *h, unsigned allowed, unsigned *alg,
+static int check_header(const struct jval *h, unsigned allowed, bool access_token, unsigned *alg,
 			const struct span **kid)
 {
 	char name[8];
@@ -643,7 +648,7 @@ static int check_header(const struct jval *h, unsigned allowed, unsigned *alg,
 	 * we understand none. */
 	if (h[H_ENC].kind != JK_NONE || h[H_CTY].kind != JK_NONE || h[H_CRIT].kind != JK_NONE)
 		return ZK_E_CRIT;
-	if (h[H_TYP].kind != JK_NONE && (h[H_TYP].kind != JK_STRING || !typ_ok(&h[H_TYP].str)))
+	if (h[H_TYP].kind != JK_NONE && (h[H_TYP].kind != JK_STRING || !typ_ok(&h[H_TYP].str, access_token)))
 		return ZK_E_FORMAT;
 	if (h[H_KID].kind != JK_NONE && h[H_KID].kind != JK_STRING)
 		return ZK_E_FORMAT;
@@ -708,10 +713,16 @@ static const struct span *claim_str(const struct jval *v)
 	return &v->str;
 }
 
-/* NumericDate (RFC 7519 2): a JSON number, integral, in [0, NUMERIC_DATE_MAX]. */
-static bool numeric_date(const struct jval *v, int64_t *out)
+/* Which way a fractional NumericDate rounds: to the side where the check
+ * is stricter (an expiry earlier, a start or issue time later). */
+enum round_to { ROUND_DOWN, ROUND_UP };
+
+/* NumericDate (RFC 7519 2): a JSON number in [0, NUMERIC_DATE_MAX],
+ * fractions allowed ("1700003600.5"), rounded as told. */
+static bool numeric_date(const struct jval *v, enum round_to dir, int64_t *out)
 {
 	double d;
+	int64_t whole;
 
 	if (v->kind != JK_NUMBER)
 		return false;
@@ -719,18 +730,19 @@ static bool numeric_date(const struct jval *v, int64_t *out)
 	/* Also false for NaN and infinities, which fail every comparison but !=. */
 	if (!(d >= 0.0 && d <= NUMERIC_DATE_MAX))
 		return false;
-	if (d != (double)(int64_t)d)
-		return false;
-	*out = (int64_t)d;
+	whole = (int64_t)d; /* toward zero: down, as d >= 0 */
+	if (dir == ROUND_UP && (double)whole != d)
+		whole++;
+	*out = whole;
 	return true;
 }
 
 /* -1: absent; 0: present and valid in *out; 1: present and invalid. */
-static int date_claim(const struct jval *v, int64_t *out)
+static int date_claim(const struct jval *v, enum round_to dir, int64_t *out)
 {
 	if (v->kind == JK_NONE)
 		return -1;
-	return numeric_date(v, out) ? 0 : 1;
+	return numeric_date(v, dir, out) ? 0 : 1;
 }
 
 static int check_aud(const struct jval *v, const char *client_id)
@@ -838,16 +850,16 @@ static int check_claims(const struct jval *v, const struct zk_jwt_expect *x,
 
 	/* Each comparison keeps the sums on the bounded side: no overflow
 	 * whatever now is. */
-	if (date_claim(&v[C_EXP], &c->exp) != 0 || x->now >= c->exp + skew)
+	if (date_claim(&v[C_EXP], ROUND_DOWN, &c->exp) != 0 || x->now >= c->exp + skew)
 		return ZK_E_EXP;
-	r = date_claim(&v[C_NBF], &t);
+	r = date_claim(&v[C_NBF], ROUND_UP, &t);
 	if (r > 0 || (r == 0 && t - skew > x->now))
 		return ZK_E_NBF;
-	r = date_claim(&v[C_IAT], &c->iat);
-	if (r > 0 || (r == 0 && c->iat - skew > x->now))
+	/* iat is required of ID tokens (OIDC Core 2) and of access-token
+	 * JWTs (RFC 9068 2.2). */
+	r = date_claim(&v[C_IAT], ROUND_UP, &c->iat);
+	if (r != 0 || c->iat - skew > x->now)
 		return ZK_E_IAT;
-	if (r < 0)
-		c->iat = -1;
 
 	s = claim_str(&v[C_SUB]);
 	if (s == NULL || s->n == 0 || s->n > ZK_SUB_MAX)
@@ -864,7 +876,7 @@ static int check_claims(const struct jval *v, const struct zk_jwt_expect *x,
 			return ZK_E_NONCE;
 	}
 
-	r = date_claim(&v[C_AUTH_TIME], &c->auth_time);
+	r = date_claim(&v[C_AUTH_TIME], ROUND_UP, &c->auth_time);
 	if (r > 0 || (r == 0 && c->auth_time - skew > x->now))
 		return ZK_E_AUTH_TIME;
 	if (r < 0)
@@ -934,7 +946,7 @@ int zk_jwt_verify(const char *token, size_t len, const struct zk_jwks *keys,
 	/* No NUL anywhere in the header: kid and alg are whole strings. */
 	if (read_object(hdr, hlen, false, header_names, H_COUNT, hv, &q, &hj, NULL) != 0)
 		goto out;
-	if ((rc = check_header(hv, expect->allowed_algs, &alg, &kid)) != ZK_JWT_OK)
+	if ((rc = check_header(hv, expect->allowed_algs, expect->access_token, &alg, &kid)) != ZK_JWT_OK)
 		goto out;
 	if ((rc = select_key(keys, kid, alg, &key)) != ZK_JWT_OK)
 		goto out;

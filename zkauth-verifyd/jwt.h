@@ -2,6 +2,7 @@
 #ifndef ZK_JWT_H
 #define ZK_JWT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,12 +46,15 @@ struct zk_jwt_expect {
 				     * NULL: no requirement */
 	const char *acr_values;     /* space-separated; the acr claim must be one;
 				     * NULL: not checked */
+	bool access_token;          /* an access-token JWT (RFC 9068: typ at+jwt
+				     * allowed); false: an ID token, whose typ
+				     * may only be JWT */
 };
 
 struct zk_jwt_claims {
 	char sub[ZK_SUB_MAX + 1];
 	int64_t exp;
-	int64_t iat;            /* -1 when absent */
+	int64_t iat;
 	int64_t auth_time;      /* -1 when absent */
 };
 

@@ -327,6 +327,8 @@ static void verify_now(struct exchange *x, const char *token, size_t len, bool m
 	ex.max_age = x->max_age;
 	ex.require_groups = d->cfg.require_groups;
 	ex.acr_values = d->cfg.acr_values;
+	/* zkauth and zeroauth carry the identity in an access token. */
+	ex.access_token = d->cfg.profile != ZK_PROFILE_OIDC;
 	if (d->prov.jwks)
 		rc = zk_jwt_verify(token, len, d->prov.jwks, &ex, &claims);
 	if (rc == ZK_E_KID && may_refetch && wait_for_jwks(x, token, len))

@@ -51,6 +51,23 @@ void zkd_discovery_free(struct zkd_discovery *d)
 	memset(d, 0, sizeof(*d));
 }
 
+/* Absent: true (the provider did not say); present: it must be an array
+ * holding the string "S256". */
+static bool s256_offered(const cJSON *doc)
+{
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(doc, "code_challenge_methods_supported");
+	const cJSON *e;
+
+	if (m == NULL)
+		return true;
+	if (!cJSON_IsArray(m))
+		return false;
+	cJSON_ArrayForEach(e, m)
+		if (cJSON_IsString(e) && strcmp(e->valuestring, "S256") == 0)
+			return true;
+	return false;
+}
+
 int zkd_parse_discovery(const char *body, size_t len, const struct zk_config *cfg,
 			struct zkd_discovery *out)
 {
@@ -79,6 +96,16 @@ int zkd_parse_discovery(const char *body, size_t len, const struct zk_config *cf
 	if (!a || !t || !j) {
 		zk_log(LOG_ERR, "discovery document lacks a usable authorization_endpoint, "
 		       "token_endpoint or jwks_uri");
+		goto out;
+	}
+	/* Every login sends code_challenge_method=S256. A provider that lists
+	 * its methods without S256 would ignore or refuse the challenge, and
+	 * the code would not be bound to our verifier (RFC 9700 2.1.1); one
+	 * that lists none may still do it (many omit the member). The device
+	 * flow sends no challenge. */
+	if (cfg->flow == ZK_FLOW_CODE && !s256_offered(doc)) {
+		zk_log(LOG_ERR, "the provider's code_challenge_methods_supported does not list S256: "
+		       "refusing to sign in through it without PKCE");
 		goto out;
 	}
 	if (cfg->flow == ZK_FLOW_DEVICE) {

@@ -233,14 +233,28 @@ const CASES = {
     badToken(claims((p) => { p.exp = String(now() + 3600); }), 'E_EXP'),
   'exp missing -> E_EXP':
     badToken(claims((p) => { delete p.exp; }), 'E_EXP'),
-  'exp not an integer -> E_EXP':
-    badToken(claims((p) => { p.exp = now() + 3600.5; }), 'E_EXP'),
+  'exp a boolean -> E_EXP':
+    badToken(claims((p) => { p.exp = true; }), 'E_EXP'),
+  'exp null -> E_EXP':
+    badToken(claims((p) => { p.exp = null; }), 'E_EXP'),
+  'exp an array -> E_EXP':
+    badToken(claims((p) => { p.exp = [now() + 3600]; }), 'E_EXP'),
+  'expired by half a second (a fraction rounds exp down) -> E_EXP':
+    badToken(claims((p) => { p.iat = now() - 7200; p.exp = now() - 60 + 0.5; }), 'E_EXP'),
   'exp far beyond 2^53 -> E_EXP':
     badToken(claims((p) => { p.exp = 1e300; }), 'E_EXP'),
   'nbf an hour ahead -> E_NBF':
     badToken(claims((p) => { p.nbf = now() + 3600; }), 'E_NBF'),
   'iat an hour ahead -> E_IAT':
     badToken(claims((p) => { p.iat = now() + 3600; }), 'E_IAT'),
+  'iat missing (OIDC Core 3.1.3.7 requires it) -> E_IAT':
+    badToken(claims((p) => { delete p.iat; }), 'E_IAT'),
+  'iat a string -> E_IAT':
+    badToken(claims((p) => { p.iat = String(now()); }), 'E_IAT'),
+  'an access token (typ at+jwt) passed as the ID token -> E_FORMAT':
+    badToken(header((h) => { h.typ = 'at+jwt'; }), 'E_FORMAT'),
+  'typ logout+jwt as the ID token -> E_FORMAT':
+    badToken(header((h) => { h.typ = 'logout+jwt'; }), 'E_FORMAT'),
   'nonce changed -> E_NONCE':
     badToken(claims((p) => { p.nonce = `${p.nonce.slice(0, -1)}${p.nonce.endsWith('A') ? 'B' : 'A'}`; }), 'E_NONCE'),
   'nonce missing -> E_NONCE':
@@ -393,6 +407,24 @@ describe('a hostile provider', { concurrency: true }, () => {
   });
 });
 
+// RFC 7519 2: a NumericDate may have a fraction; each rounds to the
+// stricter side (exp down, iat and nbf up) and the token is good.
+describe('NumericDate with fractions', { concurrency: 1 }, () => {
+  for (const [name, edit] of [
+    ['exp, iat and nbf with fractions', (p) => { p.exp = now() + 3600.5; p.iat = now() - 0.25; p.nbf = now() - 1.75; }],
+    ['typ JWT in the header', null],
+  ]) {
+    test(`${name} -> granted`, async (t) => {
+      const { proxy, daemon } = await setup(t);
+      proxy.set({ token: edit ? claims(edit) : header((h) => { h.typ = 'JWT'; }) });
+      const { result } = await loginOnce(daemon);
+      assert.equal(result.code, 0, `${result.output}\n--- daemon:\n${daemon.logs()}`);
+      await daemon.waitForLog(GRANTED);
+      await daemon.stop();
+    });
+  }
+});
+
 // [accounts] require_groups: a valid token whose groups claim holds none of
 // the listed groups is denied; one that holds any of them goes through.
 describe('require_groups', { concurrency: 1 }, () => {
@@ -511,6 +543,43 @@ describe('a discovery document that speaks for another issuer', () => {
       assert.ok(proxy.count('discovery') >= 1, 'the daemon asked the proxy for the document');
       assert.doesNotMatch(daemon.logs(), /\bdiscovered\b/);
       assert.deepEqual(grantsIn(daemon.logs()), []);
+    });
+  }
+
+  // PKCE (RFC 9700 2.1.1): a provider that lists its challenge methods
+  // without S256 is not used; one that lists none is (many omit the list).
+  for (const [name, methods, used] of [
+    ['code_challenge_methods_supported without S256', ['plain'], false],
+    ['an empty code_challenge_methods_supported', [], false],
+    ['no code_challenge_methods_supported at all', undefined, true],
+  ]) {
+    test(`${name}: ${used ? 'used' : 'no sign-in starts'}`, async (t) => {
+      const proxy = await startEvilProxy({ upstream: provider.issuer });
+      t.after(() => proxy.stop());
+      proxy.set({
+        discovery: async ({ forward }) => {
+          const doc = (await forward()).json();
+          doc.issuer = proxy.url;
+          if (methods === undefined) delete doc.code_challenge_methods_supported;
+          else doc.code_challenge_methods_supported = methods;
+          return { status: 200, body: doc };
+        },
+      });
+      const daemon = await startDaemon({ issuer: proxy.url });
+      t.after(() => daemon.stop());
+      if (!used) {
+        const result = await refused(t, daemon);
+        assert.notEqual(result.code, 0, result.output);
+        assert.doesNotMatch(result.output, /^https?:\/\//m, 'no link is shown');
+        assert.match(result.output, SAYS_PROVIDER_DOWN);
+        await daemon.waitForLog(/code_challenge_methods_supported does not list S256/);
+        await daemon.waitForLog(loginOutcomeRe('alice', 'error', 'provider_unavailable'));
+      } else {
+        const pam = runPam({ daemon, user: 'alice', args: 'timeout=2' });
+        t.after(() => pam.kill());
+        await pam.waitForUrl();
+        await daemon.waitForLog(/\bdiscovered\b/);
+      }
     });
   }
 

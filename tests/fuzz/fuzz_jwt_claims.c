@@ -12,6 +12,7 @@
  *        6 RSA/RS512, 7 RSA/PS512 ('0' .. '7'). The header's alg and kid
  *        decide how it is checked; a mismatch just fails the signature.
  *   flags byte:
+ *     bit 0    an access-token profile (typ at+jwt allowed)
  *     bit 2    expect a nonce
  *     bit 3    require auth_time within max_age
  *     bits 4-5 the clock: 1700000000, 0, INT64_MAX, INT64_MIN
@@ -58,11 +59,11 @@ static void check_claims_out(const struct zk_jwt_claims *c, const struct zk_jwt_
 {
 	int64_t skew = x->clock_skew < 0 ? 0 : x->clock_skew > SKEW_CAP ? SKEW_CAP : x->clock_skew;
 	size_t n = strnlen(c->sub, sizeof(c->sub)), i;
-	bool bad = n == 0 || n > ZK_SUB_MAX || c->exp < 0 || c->iat < -1 || c->auth_time < -1;
+	bool bad = n == 0 || n > ZK_SUB_MAX || c->exp < 0 || c->iat < 0 || c->auth_time < -1;
 
 	for (i = 0; i < n && !bad; i++)
 		bad = (unsigned char)c->sub[i] < 0x20 || c->sub[i] == 0x7f;
-	if (x->now >= c->exp + skew || (c->iat >= 0 && c->iat - skew > x->now) ||
+	if (x->now >= c->exp + skew || c->iat - skew > x->now ||
 	    (c->auth_time >= 0 && c->auth_time - skew > x->now))
 		bad = true;
 	if (x->max_age >= 0 &&
@@ -116,6 +117,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ex.issuer = "https://idp.example.com";
 	ex.client_id = "ssh-hosts";
 	ex.nonce = (flags & 4) ? "n-0S6_WzA2Mj" : NULL;
+	ex.access_token = (flags & 1) != 0;
 	ex.allowed_algs = ZK_ALG_RS256 | ZK_ALG_RS512 | ZK_ALG_PS256 | ZK_ALG_PS512 |
 			  ZK_ALG_ES256 | ZK_ALG_ES384 | ZK_ALG_ES512 | ZK_ALG_EDDSA;
 	ex.now = clocks[(flags >> 4) & 3];

@@ -270,17 +270,40 @@ static void test_good_eddsa(void **state)
 
 static void test_typ_values(void **state)
 {
-	static const char *const ok[] = { "JWT", "jwt", "at+jwt", "AT+JWT", "application/at+jwt",
-					  "Application/At+JWT", "application/jwt" };
-	static const char *const bad[] = { "dpop+jwt", "JWS", "", "JWT ", "logout+jwt" };
+	static const char *const id_ok[] = { "JWT", "jwt", "application/jwt", "Application/JWT" };
+	static const char *const at_ok[] = { "at+jwt", "AT+JWT", "application/at+jwt",
+					     "Application/At+JWT" };
+	static const char *const bad[] = { "dpop+jwt", "JWS", "", "JWT ", "logout+jwt",
+					   "secevent+jwt" };
 	char h[128], *p = claims(NULL, NULL);
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-		snprintf(h, sizeof(h), "{\"alg\":\"RS256\",\"kid\":\"rsa1\",\"typ\":\"%s\"}", ok[i]);
+	/* An ID token: JWT only; an access token never passes as one
+	 * (RFC 8725 3.11, RFC 9068 4). */
+	for (i = 0; i < sizeof(id_ok) / sizeof(id_ok[0]); i++) {
+		snprintf(h, sizeof(h), "{\"alg\":\"RS256\",\"kid\":\"rsa1\",\"typ\":\"%s\"}", id_ok[i]);
 		assert_rc(sv_hdr(F->rsa, "RS256", h, p), ZK_JWT_OK);
 	}
+	for (i = 0; i < sizeof(at_ok) / sizeof(at_ok[0]); i++) {
+		snprintf(h, sizeof(h), "{\"alg\":\"RS256\",\"kid\":\"rsa1\",\"typ\":\"%s\"}", at_ok[i]);
+		assert_rc(sv_hdr(F->rsa, "RS256", h, p), ZK_E_FORMAT);
+	}
+	/* An access-token profile (zkauth, zeroauth) takes both. */
+	F->x.access_token = true;
+	for (i = 0; i < sizeof(at_ok) / sizeof(at_ok[0]); i++) {
+		snprintf(h, sizeof(h), "{\"alg\":\"RS256\",\"kid\":\"rsa1\",\"typ\":\"%s\"}", at_ok[i]);
+		assert_rc(sv_hdr(F->rsa, "RS256", h, p), ZK_JWT_OK);
+	}
+	for (i = 0; i < sizeof(id_ok) / sizeof(id_ok[0]); i++) {
+		snprintf(h, sizeof(h), "{\"alg\":\"RS256\",\"kid\":\"rsa1\",\"typ\":\"%s\"}", id_ok[i]);
+		assert_rc(sv_hdr(F->rsa, "RS256", h, p), ZK_JWT_OK);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(h, sizeof(h), "{\"alg\":\"RS256\",\"kid\":\"rsa1\",\"typ\":\"%s\"}", bad[i]);
+		assert_rc(sv_hdr(F->rsa, "RS256", h, p), ZK_E_FORMAT);
+	}
+	F->x.access_token = false;
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snprintf(h, sizeof(h), "{\"alg\":\"RS256\",\"kid\":\"rsa1\",\"typ\":\"%s\"}", bad[i]);
 		assert_rc(sv_hdr(F->rsa, "RS256", h, p), ZK_E_FORMAT);
@@ -993,7 +1016,7 @@ static void test_header_json(void **state)
 static void test_payload_json(void **state)
 {
 	static const char nul_payload[] = "{\"iss\":\"" ISSUER "\",\"aud\":\"" CLIENT "\",\"sub\":\""
-		SUB "\",\"exp\":1700000300,\"nonce\":\"" NONCE "\"}\0{\"sub\":\"root\"}";
+		SUB "\",\"exp\":1700000300,\"iat\":1700000000,\"nonce\":\"" NONCE "\"}\0{\"sub\":\"root\"}";
 	char *h = header("RS256", "rsa1"), *t;
 
 	(void)state;
@@ -1280,7 +1303,16 @@ static void test_exp(void **state)
 	assert_rc(sv_claims(claims("exp", "\"exp\":9007199254740994")), ZK_E_EXP);
 	assert_rc(sv_claims(claims("exp", "\"exp\":18446744073709551616")), ZK_E_EXP);
 	assert_rc(sv_claims(claims("exp", "\"exp\":-1")), ZK_E_EXP);
-	assert_rc(sv_claims(claims("exp", "\"exp\":1700000300.5")), ZK_E_EXP);
+	/* Fractions are NumericDates too (RFC 7519 2); exp rounds down. */
+	assert_rc(sv_claims(claims("exp", "\"exp\":1700000300.5")), ZK_JWT_OK);
+	F->x.clock_skew = 0;
+	snprintf(extra, sizeof(extra), "\"exp\":%lld.9", NOW);
+	assert_rc(sv_claims(claims("exp", extra)), ZK_E_EXP);
+	snprintf(extra, sizeof(extra), "\"exp\":%lld.5", NOW + 1);
+	assert_rc(sv_claims(claims("exp", extra)), ZK_JWT_OK);
+	F->x.clock_skew = 60;
+	assert_rc(sv_claims(claims("exp", "\"exp\":-0.5")), ZK_E_EXP);
+	assert_rc(sv_claims(claims("exp", "\"exp\":253402300799.5")), ZK_E_EXP);
 	/* Integral values in other spellings are numbers all the same. */
 	assert_rc(sv_claims(claims("exp", "\"exp\":1700000300.0")), ZK_JWT_OK);
 	assert_rc(sv_claims(claims("exp", "\"exp\":1.7000003e9")), ZK_JWT_OK);
@@ -1336,14 +1368,39 @@ static void test_nbf_iat(void **state)
 	assert_rc(sv_claims(claims("iat", extra)), ZK_JWT_OK);
 	assert_rc(sv_claims(claims("iat", "\"iat\":\"now\"")), ZK_E_IAT);
 	assert_rc(sv_claims(claims("iat", "\"iat\":-5")), ZK_E_IAT);
+	assert_rc(sv_claims(claims("iat", "\"iat\":null")), ZK_E_IAT);
+	assert_rc(sv_claims(claims("iat", "\"iat\":true")), ZK_E_IAT);
+	assert_rc(sv_claims(claims("iat", "\"iat\":[1]")), ZK_E_IAT);
+	assert_rc(sv_claims(claims("iat", "\"iat\":1e999")), ZK_E_IAT);
+	/* iat is required: OIDC Core 2 for ID tokens, RFC 9068 2.2 for access
+	 * tokens. */
+	assert_rc(sv_claims(claims("iat", NULL)), ZK_E_IAT);
+	F->x.access_token = true;
+	assert_rc(sv_claims(claims("iat", NULL)), ZK_E_IAT);
+	F->x.access_token = false;
+	/* Fractions: iat and nbf round up (the later, stricter time). */
+	snprintf(extra, sizeof(extra), "\"iat\":%lld.5", NOW + 59);
+	assert_rc(sv_claims(claims("iat", extra)), ZK_JWT_OK);
+	snprintf(extra, sizeof(extra), "\"iat\":%lld.5", NOW + 60);
+	assert_rc(sv_claims(claims("iat", extra)), ZK_E_IAT);
+	snprintf(extra, sizeof(extra), "\"nbf\":%lld.5", NOW + 59);
+	assert_rc(sv_claims(claims(NULL, extra)), ZK_JWT_OK);
+	snprintf(extra, sizeof(extra), "\"nbf\":%lld.5", NOW + 60);
+	assert_rc(sv_claims(claims(NULL, extra)), ZK_E_NBF);
 	{
 		struct zk_jwt_claims c;
-		char *h = header("RS256", "rsa1"), *p = claims("iat", NULL), *t = tk_jws(F->rsa, "RS256", h, p);
+		char *h = header("RS256", "rsa1"), *t;
 
+		snprintf(extra, sizeof(extra), "\"iat\":%lld.25", NOW - 10);
+		{
+			char *p = claims("iat", extra);
+
+			t = tk_jws(F->rsa, "RS256", h, p);
+			free(p);
+		}
 		assert_rc(verify(t, &c), ZK_JWT_OK);
-		assert_int_equal(c.iat, -1);
+		assert_int_equal(c.iat, NOW - 9);
 		free(h);
-		free(p);
 		free(t);
 	}
 }
@@ -1527,13 +1584,17 @@ static void test_claim_order(void **state)
 		     strdup("{\"iss\":\"" ISSUER "\",\"aud\":\"" CLIENT "\",\"exp\":1800000000,"
 			    "\"iat\":1800000000}")), ZK_E_IAT);
 	assert_rc(sv(F->rsa, "RS256", "rsa1",
-		     strdup("{\"iss\":\"" ISSUER "\",\"aud\":\"" CLIENT "\",\"exp\":1800000000}")), ZK_E_SUB);
+		     strdup("{\"iss\":\"" ISSUER "\",\"aud\":\"" CLIENT "\",\"exp\":1800000000}")), ZK_E_IAT);
 	assert_rc(sv(F->rsa, "RS256", "rsa1",
-		     strdup("{\"iss\":\"" ISSUER "\",\"aud\":\"" CLIENT "\",\"exp\":1800000000,\"sub\":\"x\"}")),
+		     strdup("{\"iss\":\"" ISSUER "\",\"aud\":\"" CLIENT "\",\"exp\":1800000000,"
+			    "\"iat\":1700000000}")), ZK_E_SUB);
+	assert_rc(sv(F->rsa, "RS256", "rsa1",
+		     strdup("{\"iss\":\"" ISSUER "\",\"aud\":\"" CLIENT "\",\"exp\":1800000000,"
+			    "\"iat\":1700000000,\"sub\":\"x\"}")),
 		  ZK_E_NONCE);
 	assert_rc(sv(F->rsa, "RS256", "rsa1",
-		     strdup("{\"iss\":\"" ISSUER "\",\"aud\":\"" CLIENT "\",\"exp\":1800000000,\"sub\":\"x\","
-			    "\"nonce\":\"" NONCE "\"}")), ZK_E_AUTH_TIME);
+		     strdup("{\"iss\":\"" ISSUER "\",\"aud\":\"" CLIENT "\",\"exp\":1800000000,"
+			    "\"iat\":1700000000,\"sub\":\"x\",\"nonce\":\"" NONCE "\"}")), ZK_E_AUTH_TIME);
 	/* The signature comes before any claim. */
 	assert_rc(sv(F->evil_rsa, "RS256", "rsa1", strdup("{}")), ZK_E_SIG);
 }

@@ -65,6 +65,34 @@ static void test_discovery_ok(void **state)
 	zkd_discovery_free(NULL);
 }
 
+/* PKCE: S256 listed, or no list at all; a list without it is refused for
+ * the code flow (the device flow sends no challenge). */
+static void test_discovery_s256(void **state)
+{
+	struct zk_config cfg;
+	struct zkd_discovery d;
+
+	config_for(&cfg, ZK_FLOW_CODE);
+	assert_int_equal(parse_disc(disc_doc(ISSUER, ",\"code_challenge_methods_supported\":"
+					     "[\"plain\",\"S256\"]"), &cfg, &d), 0);
+	zkd_discovery_free(&d);
+	assert_int_equal(parse_disc(disc_doc(ISSUER, ""), &cfg, &d), 0);
+	zkd_discovery_free(&d);
+	assert_int_equal(parse_disc(disc_doc(ISSUER, ",\"code_challenge_methods_supported\":"
+					     "[\"plain\"]"), &cfg, &d), -1);
+	assert_int_equal(parse_disc(disc_doc(ISSUER, ",\"code_challenge_methods_supported\":[]"),
+				    &cfg, &d), -1);
+	assert_int_equal(parse_disc(disc_doc(ISSUER, ",\"code_challenge_methods_supported\":"
+					     "\"S256\""), &cfg, &d), -1);
+	assert_int_equal(parse_disc(disc_doc(ISSUER, ",\"code_challenge_methods_supported\":"
+					     "[\"s256\"]"), &cfg, &d), -1);
+	config_for(&cfg, ZK_FLOW_DEVICE);
+	assert_int_equal(parse_disc(disc_doc(ISSUER, ",\"code_challenge_methods_supported\":"
+					     "[\"plain\"],\"device_authorization_endpoint\":\""
+					     ISSUER "/device\""), &cfg, &d), 0);
+	zkd_discovery_free(&d);
+}
+
 static void test_discovery_issuer_mismatch(void **state)
 {
 	struct zk_config cfg;
@@ -433,6 +461,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_discovery_ok),
 		cmocka_unit_test(test_discovery_issuer_mismatch),
+		cmocka_unit_test(test_discovery_s256),
 		cmocka_unit_test(test_discovery_endpoints),
 		cmocka_unit_test(test_discovery_device),
 		cmocka_unit_test(test_token_response),
