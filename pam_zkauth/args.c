@@ -100,6 +100,7 @@ static const char *apply(struct zkp_args *a, const char *arg)
 		if (zkp_parse_uint(val, ZKP_TIMEOUT_MIN, ZKP_TIMEOUT_MAX, &v) < 0)
 			return "timeout must be a whole number of seconds from 1 to 3600";
 		a->timeout = (unsigned int)v;
+		a->has_timeout = true;
 		return NULL;
 	case A_MAX_AGE:
 		if (zkp_parse_uint(val, 0, ZKP_MAX_AGE_MAX, &v) < 0)

@@ -11,6 +11,11 @@
 
 #define ZKP_DEFAULT_SOCKET  "/run/zkauth/verifyd.sock"
 #define ZKP_DEFAULT_TIMEOUT 300u
+/* For service sshd without timeout=: sshd drops the connection after
+ * LoginGraceTime (120 s by default), counted from the TCP connect; key
+ * exchange and the first prompt take some of it. The module ends first,
+ * with its own "timed out", and the daemon cancels the login. */
+#define ZKP_SSHD_TIMEOUT    100u
 #define ZKP_TIMEOUT_MIN     1u
 #define ZKP_TIMEOUT_MAX     3600u
 #define ZKP_MAX_AGE_MAX     86400u
@@ -22,6 +27,7 @@
 struct zkp_args {
 	const char *socket_path; /* points into argv or at the default */
 	unsigned int timeout;    /* seconds for the whole sign-in */
+	bool has_timeout;        /* timeout= given */
 	enum zkp_qr_mode qr;
 	bool has_max_age;        /* max_age= given (0 is valid: re-authenticate now) */
 	uint32_t max_age;

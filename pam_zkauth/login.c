@@ -179,6 +179,8 @@ int zkp_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	}
 	rep.service = start.service;
 	rep.rhost = start.rhost;
+	if (!args.has_timeout && strcmp(start.service, "sshd") == 0)
+		args.timeout = ZKP_SSHD_TIMEOUT;
 	start.max_age = args.has_max_age ? args.max_age : ZK_NO_MAX_AGE;
 	start.flags = 0;
 
@@ -212,7 +214,11 @@ int zkp_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	if (args.debug)
 		pam_syslog(pamh, LOG_DEBUG, "login started, expires in %u s", ch.expires_in);
 
+	left = deadline - now_ms();
+	if (ch.expires_in > 0 && (int64_t)ch.expires_in * 1000 < left)
+		left = (int64_t)ch.expires_in * 1000;
 	prompt = zkp_prompt_build(user, start.service, start.rhost, &ch,
+				  left > 0 ? (unsigned)((left + 999) / 1000) : 0,
 				  zkp_qr_resolve(pamh, args.qr), &qr_err);
 	if (prompt == NULL) {
 		outcome = errno == ENOMEM ? ZKP_O_BUF : ZKP_O_PROTO;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,8 +57,10 @@ static void add(struct text *t, const char *s)
 }
 
 char *zkp_prompt_build(const char *user, const char *service, const char *rhost,
-		       const struct zk_challenge *ch, enum zkp_qr_mode qr, int *qr_errno)
+		       const struct zk_challenge *ch, unsigned seconds, enum zkp_qr_mode qr,
+		       int *qr_errno)
 {
+	char when[64];
 	struct text t = { NULL, 0, 0, 0 };
 	char s_user[ZK_MAX_USER + 1], s_host[ZK_MAX_HOST + 1], s_service[ZK_MAX_SERVICE + 1];
 	char s_rhost[ZK_MAX_RHOST + 1], s_url[ZK_MAX_URL + 1], s_code[ZK_MAX_CODE + 1];
@@ -106,6 +109,12 @@ char *zkp_prompt_build(const char *user, const char *service, const char *rhost,
 		add(&t, "Code: ");
 		add(&t, s_code);
 		add(&t, "\n");
+	}
+	/* How long the person has: sshd, for one, drops the connection after
+	 * LoginGraceTime whatever we do. */
+	if (seconds > 0) {
+		snprintf(when, sizeof(when), "Approve within %u seconds.\n", seconds);
+		add(&t, when);
 	}
 	add(&t, ZKP_PROMPT_ENTER);
 

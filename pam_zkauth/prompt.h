@@ -31,6 +31,7 @@ void zkp_sanitize(char *dst, size_t cap, const char *src);
  *   (blank)                                    QR could not be made)
  *   <url>
  *   Code: <code>                              (when code is non-empty)
+ *   Approve within <seconds> seconds.         (when seconds is not 0)
  *   Press Enter after approving (or paste the code): 
  * Every string is sanitised; the QR encodes the sanitised URL, so it
  * decodes to exactly the URL printed under it. qr must be resolved (not
@@ -38,6 +39,7 @@ void zkp_sanitize(char *dst, size_t cap, const char *src);
  * ENOMEM or E2BIG. *qr_errno is 0, or why the QR was left out.
  */
 char *zkp_prompt_build(const char *user, const char *service, const char *rhost,
-		       const struct zk_challenge *ch, enum zkp_qr_mode qr, int *qr_errno);
+		       const struct zk_challenge *ch, unsigned seconds, enum zkp_qr_mode qr,
+		       int *qr_errno);
 
 #endif

@@ -21,6 +21,7 @@ static void test_defaults(void **state)
 	assert_int_equal(zkp_args_parse(0, NULL, &a, &bad, &why), 0);
 	assert_string_equal(a.socket_path, "/run/zkauth/verifyd.sock");
 	assert_int_equal(a.timeout, 300);
+	assert_false(a.has_timeout); /* login.c then picks sshd's shorter default */
 	assert_int_equal(a.qr, ZKP_QR_AUTO);
 	assert_false(a.has_max_age);
 	assert_false(a.debug);
@@ -40,6 +41,7 @@ static void test_all_arguments(void **state)
 	assert_int_equal(zkp_args_parse(ARGC(argv), argv, &a, &bad, &why), 0);
 	assert_string_equal(a.socket_path, "/tmp/zk/s.sock");
 	assert_int_equal(a.timeout, 42);
+	assert_true(a.has_timeout);
 	assert_int_equal(a.qr, ZKP_QR_ASCII);
 	assert_true(a.has_max_age);
 	assert_int_equal(a.max_age, 0);

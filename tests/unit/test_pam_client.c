@@ -482,6 +482,7 @@ static int64_t mono_ms(void)
 static void check_success_prompt(const struct convlog *log)
 {
 	const char *p;
+	char *end = NULL;
 
 	assert_int_equal(log->n, 1);
 	assert_int_equal(log->style[0], PAM_PROMPT_ECHO_ON);
@@ -489,7 +490,13 @@ static void check_success_prompt(const struct convlog *log)
 	assert_true(strncmp(p, "alice@web-1 (zkauth-test from 203.0.113.9)\n\n",
 			    strlen("alice@web-1 (zkauth-test from 203.0.113.9)\n\n")) == 0);
 	assert_non_null(strstr(p, "\n####              ##")); /* the QR finder's top edge */
-	assert_non_null(strstr(p, "\n\n" URL "\nCode: " CODE "\nPress Enter after approving (or paste the code): "));
+	/* How long is left: the module's timeout or the login's expires_in,
+	 * whichever ends first, less what has passed. */
+	p = strstr(p, "\n\n" URL "\nCode: " CODE "\nApprove within ");
+	assert_non_null(p);
+	p += strlen("\n\n" URL "\nCode: " CODE "\nApprove within ");
+	assert_true(strtoul(p, &end, 10) > 0 && strtoul(p, NULL, 10) <= 300);
+	assert_string_equal(end, " seconds.\nPress Enter after approving (or paste the code): ");
 	assert_string_equal(p + strlen(p) - strlen(ZKP_PROMPT_ENTER), ZKP_PROMPT_ENTER);
 }
 
@@ -561,7 +568,8 @@ static void test_pending_then_ok(void **state)
 	reap(fx);
 	assert_int_equal(fx->log.n, 3);
 	assert_string_equal(fx->log.msg[0], "alice@web-1 (zkauth-test from 203.0.113.9)\n\n" URL
-			    "\nCode: " CODE "\nPress Enter after approving (or paste the code): ");
+			    "\nCode: " CODE "\nApprove within 20 seconds.\n"
+			    "Press Enter after approving (or paste the code): ");
 	assert_int_equal(fx->log.style[1], PAM_PROMPT_ECHO_ON);
 	assert_string_equal(fx->log.msg[1], "Not approved yet. Press Enter after approving (or paste the code): ");
 	assert_string_equal(fx->log.msg[2], "Not approved yet. Press Enter after approving (or paste the code): ");

@@ -344,14 +344,14 @@ static void test_prompt_without_qr(void **state)
 	int qr_err = -1;
 	char *p;
 
-	p = zkp_prompt_build("alice", "sudo", "", &ch, ZKP_QR_OFF, &qr_err);
+	p = zkp_prompt_build("alice", "sudo", "", &ch, 0, ZKP_QR_OFF, &qr_err);
 	assert_non_null(p);
 	assert_int_equal(qr_err, 0);
 	assert_string_equal(p, "alice@web-1 (sudo)\n\n" URL "\nCode: 4821\nPress Enter after approving (or paste the code): ");
 	free(p);
 
 	ch = challenge(URL, "", "web-1");
-	p = zkp_prompt_build("alice", "sshd", "203.0.113.9", &ch, ZKP_QR_OFF, &qr_err);
+	p = zkp_prompt_build("alice", "sshd", "203.0.113.9", &ch, 0, ZKP_QR_OFF, &qr_err);
 	assert_non_null(p);
 	assert_string_equal(p, "alice@web-1 (sshd from 203.0.113.9)\n\n" URL
 			    "\nPress Enter after approving (or paste the code): ");
@@ -359,10 +359,25 @@ static void test_prompt_without_qr(void **state)
 
 	/* daemon- and user-provided text is sanitised */
 	ch = challenge("https://x.example/\x1b]0;pwned\x07", "12\r34", "evil\x1b[2J");
-	p = zkp_prompt_build("al\x1bice", "login", "tty\n1", &ch, ZKP_QR_OFF, &qr_err);
+	p = zkp_prompt_build("al\x1bice", "login", "tty\n1", &ch, 0, ZKP_QR_OFF, &qr_err);
 	assert_non_null(p);
 	assert_string_equal(p, "al?ice@evil?[2J (login from tty?1)\n\n"
 			    "https://x.example/?]0;pwned?\nCode: 12?34\nPress Enter after approving (or paste the code): ");
+	free(p);
+}
+
+/* How long the person has, on a line of its own before the question. */
+static void test_prompt_seconds(void **state)
+{
+	struct zk_challenge ch = challenge(URL, "4821", "web-1");
+	int qr_err = -1;
+	char *p;
+
+	p = zkp_prompt_build("alice", "sshd", "203.0.113.9", &ch, 100, ZKP_QR_OFF, &qr_err);
+	assert_non_null(p);
+	assert_string_equal(p, "alice@web-1 (sshd from 203.0.113.9)\n\n" URL "\nCode: 4821\n"
+			    "Approve within 100 seconds.\n"
+			    "Press Enter after approving (or paste the code): ");
 	free(p);
 }
 
@@ -374,7 +389,7 @@ static void test_prompt_with_qr(void **state)
 	int qr_err = -1, n = qr->width + 2 * ZKP_QR_QUIET;
 	size_t count, i, qr_lines = (size_t)(n + 1) / 2;
 
-	p = zkp_prompt_build("alice", "sshd", "198.51.100.7", &ch, ZKP_QR_UTF8, &qr_err);
+	p = zkp_prompt_build("alice", "sshd", "198.51.100.7", &ch, 0, ZKP_QR_UTF8, &qr_err);
 	assert_non_null(p);
 	assert_int_equal(qr_err, 0);
 	/* the last line has no newline: add one to split */
@@ -414,7 +429,7 @@ static void test_prompt_url_too_long_for_qr(void **state)
 	memcpy(url, "https://", 8);
 	url[ZK_MAX_URL] = '\0';
 	ch = challenge(url, "", "h");
-	p = zkp_prompt_build("alice", "sshd", "", &ch, ZKP_QR_ASCII, &qr_err);
+	p = zkp_prompt_build("alice", "sshd", "", &ch, 0, ZKP_QR_ASCII, &qr_err);
 	assert_non_null(p);
 	assert_int_equal(qr_err, ERANGE);
 	assert_non_null(strstr(p, "\n\nhttps://aaaa"));
@@ -447,12 +462,12 @@ static void test_prompt_largest_fits(void **state)
 		QRcode_free(qr);
 	}
 	ch = challenge(url, "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345", "h");
-	p = zkp_prompt_build("alice", "sshd", "", &ch, ZKP_QR_ASCII, &qr_err);
+	p = zkp_prompt_build("alice", "sshd", "", &ch, 0, ZKP_QR_ASCII, &qr_err);
 	assert_non_null(p);
 	assert_int_equal(qr_err, 0);
 	assert_non_null(strchr(p, '#'));
 	free(p);
-	p = zkp_prompt_build("alice", "sshd", "", &ch, ZKP_QR_UTF8, &qr_err);
+	p = zkp_prompt_build("alice", "sshd", "", &ch, 0, ZKP_QR_UTF8, &qr_err);
 	assert_non_null(p);
 	assert_int_equal(qr_err, 0);
 	free(p);
@@ -470,6 +485,7 @@ int main(void)
 		cmocka_unit_test(test_sanitize),
 		cmocka_unit_test(test_prompt_without_qr),
 		cmocka_unit_test(test_prompt_with_qr),
+		cmocka_unit_test(test_prompt_seconds),
 		cmocka_unit_test(test_prompt_url_too_long_for_qr),
 		cmocka_unit_test(test_prompt_largest_fits),
 	};
