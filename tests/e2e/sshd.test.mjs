@@ -103,6 +103,9 @@ describe('logins through OpenSSH', { skip: skip ?? false }, () => {
       `the prompt says who signs in where:\n${result.output}`);
     assert.ok(result.lines.includes(url), 'the URL stands alone on its line');
     assert.match(result.output, /Press Enter after approving/);
+    // No timeout= on this PAM line: sshd's default, inside LoginGraceTime.
+    const left = Number((result.output.match(/^Approve within (\d+) seconds\.$/m) || [])[1]);
+    assert.ok(left > 90 && left <= 100, `the prompt says how long is left (at most 100 s):\n${result.output}`);
     await daemon.waitForLog(LOG_OUTCOME('granted', { sub: 'id-alice' }));
     await sshd.waitForLog(new RegExp(`Accepted keyboard-interactive/pam for ${USER} from 127\\.0\\.0\\.1`));
   });
