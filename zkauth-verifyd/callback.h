@@ -37,6 +37,38 @@ int zkd_short_link(const char *rest, char *id, size_t id_max, bool *go);
  */
 int zkd_cookie_get(const char *header, const char *name, char *out, size_t cap);
 
+/*
+ * Whether a request's Host header names the listener as the browser knows
+ * it: the authority (host and port, the scheme's default port when none
+ * is written; the host without regard to case) of redirect_uri, or of
+ * public_url when set. Anything else (a DNS-rebinding name, a missing or
+ * malformed Host) is refused before the request is looked at.
+ */
+bool zkd_host_ok(const char *host, const char *redirect_uri, const char *public_url);
+
+/*
+ * An application/x-www-form-urlencoded string (a callback's query, the
+ * Continue form's body, a pasted address's query), read as the WHATWG URL
+ * standard reads it: pairs separated by '&', a name without '=' is a name
+ * with an empty value ("...&error_description"), '+' is a space, %XX is
+ * decoded and a '%' not followed by two hex digits stays as it is.
+ */
+#define ZKD_FORM_MAX 32
+struct zkd_form {
+	size_t n;
+	char *name[ZKD_FORM_MAX];
+	char *value[ZKD_FORM_MAX];
+};
+/* 0, or -1 (f then empty): NULL text, more than ZKD_FORM_MAX pairs, a NUL
+ * byte decoded, or no memory. */
+int zkd_form_parse(const char *text, struct zkd_form *f);
+/* The value of the i-th (from 0) pair called name, or NULL. */
+const char *zkd_form_nth(const struct zkd_form *f, const char *name, size_t i);
+/* How many pairs are called name. */
+size_t zkd_form_count(const struct zkd_form *f, const char *name);
+/* Wipes every name and value (they hold codes), frees them; f is empty. */
+void zkd_form_clear(struct zkd_form *f);
+
 /* The parameters of a callback query (or of a pasted redirect address).
  * The four pointers point into params, or are NULL when absent. */
 struct zkd_query {

@@ -114,6 +114,94 @@ static void test_cookie(void **state)
 	assert_string_equal(v, "abcdefg");
 }
 
+static void test_form(void **state)
+{
+	struct zkd_form f;
+	char many[ZKD_FORM_MAX * 4 + 8] = "";
+	int i;
+
+	assert_int_equal(zkd_form_parse("code=a%2Bb+c&state=s1&iss=https%3A%2F%2Fi", &f), 0);
+	assert_int_equal(f.n, 3);
+	assert_string_equal(zkd_form_nth(&f, "code", 0), "a+b c");
+	assert_string_equal(zkd_form_nth(&f, "state", 0), "s1");
+	assert_string_equal(zkd_form_nth(&f, "iss", 0), "https://i");
+	assert_null(zkd_form_nth(&f, "code", 1));
+	assert_null(zkd_form_nth(&f, "error", 0));
+	zkd_form_clear(&f);
+	assert_int_equal(f.n, 0);
+
+	/* A bare name is a name with an empty value; empty pairs are skipped. */
+	assert_int_equal(zkd_form_parse("error=unauthorized_client&error_description&&state=s&", &f), 0);
+	assert_int_equal(f.n, 3);
+	assert_string_equal(zkd_form_nth(&f, "error", 0), "unauthorized_client");
+	assert_string_equal(zkd_form_nth(&f, "error_description", 0), "");
+	assert_string_equal(zkd_form_nth(&f, "state", 0), "s");
+	zkd_form_clear(&f);
+
+	/* Repeats are kept, in order, and counted. */
+	assert_int_equal(zkd_form_parse("state=a&code=c&state=b", &f), 0);
+	assert_int_equal(zkd_form_count(&f, "state"), 2);
+	assert_int_equal(zkd_form_count(&f, "code"), 1);
+	assert_string_equal(zkd_form_nth(&f, "state", 1), "b");
+	zkd_form_clear(&f);
+
+	/* Bad escapes stay; "=" in a value; names are decoded too. */
+	assert_int_equal(zkd_form_parse("a=%zz%4&b=x=y&%63ode=z&c=%", &f), 0);
+	assert_string_equal(zkd_form_nth(&f, "a", 0), "%zz%4");
+	assert_string_equal(zkd_form_nth(&f, "b", 0), "x=y");
+	assert_string_equal(zkd_form_nth(&f, "code", 0), "z");
+	assert_string_equal(zkd_form_nth(&f, "c", 0), "%");
+	zkd_form_clear(&f);
+
+	/* Refused: a decoded NUL (in a name or a value), too many pairs, NULL. */
+	assert_int_equal(zkd_form_parse("code=a%00b", &f), -1);
+	assert_int_equal(f.n, 0);
+	assert_int_equal(zkd_form_parse("co%00de=a", &f), -1);
+	for (i = 0; i < ZKD_FORM_MAX; i++)
+		strcat(many, "a=1&");
+	assert_int_equal(zkd_form_parse(many, &f), 0);
+	zkd_form_clear(&f);
+	strcat(many, "b=2");
+	assert_int_equal(zkd_form_parse(many, &f), -1);
+	assert_int_equal(f.n, 0);
+	assert_int_equal(zkd_form_parse(NULL, &f), -1);
+	assert_int_equal(zkd_form_parse("", &f), 0);
+	assert_int_equal(f.n, 0);
+	zkd_form_clear(&f);
+}
+
+static void test_host(void **state)
+{
+	const char *r = "http://127.0.0.1:8443/zkauth/callback";
+	const char *rs = "https://Host.Example.com/zkauth/callback";
+
+	assert_true(zkd_host_ok("127.0.0.1:8443", r, NULL));
+	assert_false(zkd_host_ok("127.0.0.1", r, NULL));      /* port 80 then */
+	assert_false(zkd_host_ok("127.0.0.1:8444", r, NULL));
+	assert_false(zkd_host_ok("localhost:8443", r, NULL));
+	assert_false(zkd_host_ok("evil.example:8443", r, NULL)); /* DNS rebinding */
+	assert_false(zkd_host_ok(NULL, r, NULL));
+	assert_false(zkd_host_ok("", r, NULL));
+	assert_false(zkd_host_ok("127.0.0.1:8443 ", r, NULL));
+	assert_false(zkd_host_ok("127.0.0.1:08443x", r, NULL));
+	assert_false(zkd_host_ok("user@127.0.0.1:8443", r, NULL));
+	/* https: the default port 443, written or not; the host's case aside */
+	assert_true(zkd_host_ok("host.example.com", rs, NULL));
+	assert_true(zkd_host_ok("HOST.example.COM:443", rs, NULL));
+	assert_false(zkd_host_ok("host.example.com:80", rs, NULL));
+	assert_false(zkd_host_ok("host.example.com.evil", rs, NULL));
+	assert_false(zkd_host_ok("host.example.co", rs, NULL));
+	/* behind a proxy: public_url's authority too */
+	assert_true(zkd_host_ok("login.example.com:9443", rs, "https://login.example.com:9443/zk"));
+	assert_true(zkd_host_ok("host.example.com", rs, "https://login.example.com:9443/zk"));
+	assert_false(zkd_host_ok("login.example.com", rs, "https://login.example.com:9443/zk"));
+	/* IPv6 */
+	assert_true(zkd_host_ok("[::1]:8443", "http://[::1]:8443/cb", NULL));
+	assert_false(zkd_host_ok("[::1]", "http://[::1]:8443/cb", NULL));
+	assert_false(zkd_host_ok("[::1:8443", "http://[::1]:8443/cb", NULL));
+	assert_false(zkd_host_ok("[::1]x8443", "http://[::1]:8443/cb", NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -122,6 +210,8 @@ int main(void)
 		cmocka_unit_test(test_query),
 		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_cookie),
+		cmocka_unit_test(test_form),
+		cmocka_unit_test(test_host),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
