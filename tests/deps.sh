@@ -32,7 +32,8 @@ fi
 PKGS="build-essential pkg-config libpam0g-dev libcurl4-openssl-dev libssl-dev \
 libcjson-dev libqrencode-dev libevent-dev libcmocka-dev libpam-wrapper \
 libnss-wrapper pamtester nodejs npm clang libclang-rt-14-dev zbar-tools \
-openssh-server openssh-client dpkg-dev debhelper lintian rpm systemd sudo iproute2"
+openssh-server openssh-client dpkg-dev debhelper lintian rpm rpmlint elfutils systemd sudo iproute2 \
+glewlwyd dbconfig-sqlite3 sqlite3"
 
 missing=""
 for p in $PKGS; do
