@@ -110,6 +110,7 @@ enum kw_id {
 	K_MAP_FILE, K_REQUIRE_GROUPS, K_ACR_VALUES,
 	K_SOCKET, K_FLOW_TIMEOUT, K_MAX_PENDING, K_MAX_PENDING_PER_USER,
 	K_DEVICE_FLOW_REMOTE, K_STEP_UP_SERVICES, K_TERMINAL_CODE, K_MAX_PENDING_PER_ACCOUNT,
+	K_MAX_CONNECTIONS, K_MAX_CONNECTIONS_PER_ADDRESS,
 	K_COUNT
 };
 
@@ -147,6 +148,10 @@ static const struct keyword keywords[K_COUNT] = {
 	[K_TLS_PRIVATE_KEY] = { "tls_private_key", SEC_LISTENER, parse_path,
 				OFF(tls_private_key), 0, 0, NULL },
 	[K_PUBLIC_URL] = { "public_url", SEC_LISTENER, parse_base_url, OFF(public_url), 0, 0, NULL },
+	[K_MAX_CONNECTIONS] = { "max_connections", SEC_LISTENER, parse_uint, OFF(max_connections),
+				1, 100000, NULL },
+	[K_MAX_CONNECTIONS_PER_ADDRESS] = { "max_connections_per_address", SEC_LISTENER, parse_uint,
+					    OFF(max_connections_per_address), 1, 100000, NULL },
 	[K_MAP_FILE] = { "map_file", SEC_ACCOUNTS, parse_path, OFF(map_file), 0, 0, NULL },
 	[K_REQUIRE_GROUPS] = { "require_groups", SEC_ACCOUNTS, parse_str, OFF(require_groups),
 			       0, 0, NULL },
@@ -697,6 +702,10 @@ static int apply_defaults(const struct parse_state *ps, struct zk_config *c)
 		c->max_pending_per_user = 3;
 	if (!ps->seen[K_MAX_PENDING_PER_ACCOUNT])
 		c->max_pending_per_account = 10;
+	if (!ps->seen[K_MAX_CONNECTIONS])
+		c->max_connections = 512;
+	if (!ps->seen[K_MAX_CONNECTIONS_PER_ADDRESS])
+		c->max_connections_per_address = 32;
 	if (!ps->seen[K_DEVICE_FLOW_REMOTE])
 		c->device_flow_remote = 1;
 	/* "step_up_services =" (empty) turns it off; absent: the default. */

@@ -58,6 +58,8 @@ struct zk_config {
 	char *tls_certificate;
 	char *tls_private_key;
 	char *public_url;
+	unsigned max_connections;             /* default 512, 1..100000 */
+	unsigned max_connections_per_address; /* IPv4 address or IPv6 /64; default 32, 1..100000 */
 	/* [accounts] */
 	char *map_file;                       /* default /etc/zkauth/users.map */
 	char *require_groups;

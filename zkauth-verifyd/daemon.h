@@ -12,8 +12,8 @@
 
 struct event_base;
 struct event;
-struct evhttp;
-struct evhttp_request;
+struct zkl;
+struct zkl_req;              /* one browser request on the listener (listener.c) */
 struct evconnlistener;
 struct zk_http;
 struct zk_http_call;
@@ -56,7 +56,7 @@ struct zkd {
 	struct evconnlistener *ipc;
 	struct ipc_conn *conns;     /* open module connections */
 	unsigned n_conns;
-	struct evhttp *listener;
+	struct zkl *listener;       /* the callback listener (listener.c) */
 	struct ssl_ctx_st *tls;     /* SSL_CTX when the listener serves TLS */
 	unsigned short listener_port;
 
@@ -73,14 +73,14 @@ void flow_conn_closed(struct zkd *d, struct login *l);
 uint32_t flow_result(const struct login *l, const char **user);
 /* The browser came back to the callback listener; cookies: its Cookie
  * header (NULL: none). */
-void flow_callback(struct zkd *d, struct evhttp_request *req, const char *cookies,
+void flow_callback(struct zkd *d, struct zkl_req *req, const char *cookies,
 		   const char *state, const char *code, const char *error, const char *iss);
 /* The person pasted the code (or the redirect address) at the prompt;
  * text is wiped by the caller. */
 void flow_paste(struct zkd *d, struct login *l, char *text);
 /* The browser opened a short link /l/<id> (GET: the confirmation page),
  * or pressed its Continue (POST /l/<id>/go with the page's token). */
-void flow_short_link(struct zkd *d, struct evhttp_request *req, const char *path,
+void flow_short_link(struct zkd *d, struct zkl_req *req, const char *path,
 		     const char *cookies, bool post, const char *token);
 /* The provider became ready (or failed): resume logins waiting for it. */
 void flow_provider_ready(struct zkd *d, bool ok);
@@ -140,19 +140,26 @@ struct exchange *provider_device(struct zkd *d, int64_t max_age, device_cb start
 
 /* listener.c */
 int listener_start(struct zkd *d);
+/* Reports every request still watched (listener_watch_close) as closed,
+ * then closes every connection. Call it after flow_free_all, which
+ * answers the browsers of the logins it ends and stops watching them. */
 void listener_stop(struct zkd *d);
 /* --check-config: loads the TLS certificate and key, then drops them. */
 int listener_check_tls(struct zkd *d);
+/* Each request gets exactly one answer, from one of listener_reply,
+ * listener_redirect or listener_page; a request may be answered later,
+ * from another event, as long as its close-watch has not fired. */
 /* Sends the result page to a browser waiting on the callback. */
-void listener_reply(struct evhttp_request *req, int status, const char *title, const char *text);
-void listener_redirect(struct evhttp_request *req, const char *location);
+void listener_reply(struct zkl_req *req, int status, const char *title, const char *text);
+void listener_redirect(struct zkl_req *req, const char *location);
 /* Adds a response header (before one of the three above). */
-void listener_add_header(struct evhttp_request *req, const char *name, const char *value);
-/* cb(arg) runs if the browser goes away before the reply; cb NULL: no more. */
-void listener_watch_close(struct evhttp_request *req, void (*cb)(void *arg), void *arg);
+void listener_add_header(struct zkl_req *req, const char *name, const char *value);
+/* cb(arg) runs if the browser goes away before the reply, and req is then
+ * gone: never touched again. cb NULL: no more. */
+void listener_watch_close(struct zkl_req *req, void (*cb)(void *arg), void *arg);
 /* A page with one button: a POST form to action (a path on the listener)
  * carrying token as the field "t". */
-void listener_page(struct evhttp_request *req, int status, const char *title, const char *text,
+void listener_page(struct zkl_req *req, int status, const char *title, const char *text,
 		   const char *button, const char *action, const char *token);
 
 /* Monotonic and wall clock seconds. */

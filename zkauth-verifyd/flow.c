@@ -87,7 +87,7 @@ struct login {
 	char *auth_url;             /* where the short link leads */
 	struct event *expiry;
 	struct exchange *x;
-	struct evhttp_request *browser; /* waiting for the result page */
+	struct zkl_req *browser; /* waiting for the result page */
 	bool shown;                 /* a challenge went out */
 	bool opened;                /* its link was opened, or something pasted */
 };
@@ -168,7 +168,7 @@ static void cookie_path(const struct zkd *d, char *buf, size_t n)
 }
 
 /* Sets (max_age > 0) or clears (0) this login's confirmation cookie. */
-static void set_cookie(const struct login *l, struct evhttp_request *req, int64_t max_age)
+static void set_cookie(const struct login *l, struct zkl_req *req, int64_t max_age)
 {
 	bool https = strncmp(l->d->public_base, "https://", 8) == 0;
 	char line[ZK_MAX_URL + 256], path[ZK_MAX_URL + 1];
@@ -183,7 +183,7 @@ static void set_cookie(const struct login *l, struct evhttp_request *req, int64_
 
 static void browser_page(struct login *l)
 {
-	struct evhttp_request *req = l->browser;
+	struct zkl_req *req = l->browser;
 	char text[2048], w[ZK_MAX_USER + ZK_MAX_HOST + ZK_MAX_SERVICE + ZK_MAX_RHOST + 64];
 	const char *title;
 	int status = 200;
@@ -746,7 +746,7 @@ static void redeem(struct login *l, const char *code, const char *error, const c
  * spent) and the browser is told what to do; flow_paste goes on. */
 static void park(struct login *l, const char *code, const char *error, const char *iss)
 {
-	struct evhttp_request *req = l->browser;
+	struct zkl_req *req = l->browser;
 	const char *denied = zkd_callback_check(&l->d->cfg, code, error, iss,
 						 l->d->prov.iss_in_response);
 	char text[2048], w[ZK_MAX_USER + ZK_MAX_HOST + ZK_MAX_SERVICE + ZK_MAX_RHOST + 64];
@@ -801,7 +801,7 @@ static bool holds_cookie(const struct login *l, const char *cookies)
 	return ok;
 }
 
-void flow_callback(struct zkd *d, struct evhttp_request *req, const char *cookies,
+void flow_callback(struct zkd *d, struct zkl_req *req, const char *cookies,
 		   const char *state, const char *code, const char *error, const char *iss)
 {
 	struct login *l;
@@ -907,7 +907,7 @@ void flow_paste(struct zkd *d, struct login *l, char *text)
  * and Continue, a POST with a fresh one-time token. The page sets the
  * login's cookie, which Continue and the callback must carry. action is
  * relative to the page's own address, so that a proxy's prefix stays. */
-static void confirm_page(struct login *l, struct evhttp_request *req, const char *action)
+static void confirm_page(struct login *l, struct zkl_req *req, const char *action)
 {
 	char text[2048], w[ZK_MAX_USER + ZK_MAX_HOST + ZK_MAX_SERVICE + ZK_MAX_RHOST + 64];
 	int64_t left = l->deadline - zkd_now_mono();
@@ -927,7 +927,7 @@ static void confirm_page(struct login *l, struct evhttp_request *req, const char
 	listener_page(req, 200, "Sign in?", text, "Continue", action, l->form);
 }
 
-void flow_short_link(struct zkd *d, struct evhttp_request *req, const char *path,
+void flow_short_link(struct zkd *d, struct zkl_req *req, const char *path,
 		     const char *cookies, bool post, const char *token)
 {
 	struct login *l;

@@ -256,6 +256,46 @@ static void test_approval_keys(void **state)
 		     "public_url", NULL);
 }
 
+/* The listener's caps: defaults, the range 1..100000, [listener] only. */
+static void test_listener_caps(void **state)
+{
+	struct zk_config c;
+
+	load_ok(MIN_PROVIDER, &c);
+	assert_int_equal(c.max_connections, 512);
+	assert_int_equal(c.max_connections_per_address, 32);
+	zk_config_free(&c);
+	load_ok(MIN_PROVIDER "[listener]\nmax_connections = 1\nmax_connections_per_address = 100000\n",
+		&c);
+	assert_int_equal(c.max_connections, 1);
+	assert_int_equal(c.max_connections_per_address, 100000);
+	zk_config_free(&c);
+	load_ok(MIN_PROVIDER "[listener]\nmax_connections = 100000\nmax_connections_per_address = 1\n",
+		&c);
+	assert_int_equal(c.max_connections, 100000);
+	assert_int_equal(c.max_connections_per_address, 1);
+	zk_config_free(&c);
+
+	expect_error(MIN_PROVIDER "[listener]\nmax_connections = 0\n", 7, "max_connections", NULL);
+	expect_error(MIN_PROVIDER "[listener]\nmax_connections = 100001\n", 7, "max_connections",
+		     NULL);
+	expect_error(MIN_PROVIDER "[listener]\nmax_connections = -1\n", 7, "max_connections", NULL);
+	expect_error(MIN_PROVIDER "[listener]\nmax_connections = 1k\n", 7, "max_connections", NULL);
+	expect_error(MIN_PROVIDER "[listener]\nmax_connections =\n", 7, "max_connections", NULL);
+	expect_error(MIN_PROVIDER "[listener]\nmax_connections_per_address = 0\n", 7,
+		     "max_connections_per_address", NULL);
+	expect_error(MIN_PROVIDER "[listener]\nmax_connections_per_address = 100001\n", 7,
+		     "max_connections_per_address", NULL);
+	expect_error(MIN_PROVIDER "[listener]\nmax_connections_per_address = 0x10\n", 7,
+		     "max_connections_per_address", NULL);
+	expect_error(MIN_PROVIDER "[daemon]\nmax_connections = 10\n", 7, "max_connections",
+		     "section [listener]");
+	expect_error(MIN_PROVIDER "max_connections_per_address = 10\n", 6,
+		     "max_connections_per_address", "section [listener]");
+	expect_error(MIN_PROVIDER "[listener]\nmax_connections = 5\nmax_connections = 6\n", 8,
+		     "max_connections", "duplicate");
+}
+
 static void test_scopes(void **state)
 {
 	struct zk_config c;
@@ -663,6 +703,7 @@ int main(void)
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_approval_keys),
+		cmocka_unit_test(test_listener_caps),
 		cmocka_unit_test(test_scopes),
 		cmocka_unit_test(test_zkauth_profile),
 		cmocka_unit_test(test_cross_key),
