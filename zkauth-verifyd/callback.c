@@ -242,27 +242,26 @@ void zkd_form_clear(struct zkd_form *f)
 
 int zkd_query_parse(struct zkd_query *q, const char *query)
 {
+	static const char *const once[] = { "state", "code", "error", "iss" };
+	size_t i;
+
 	memset(q, 0, sizeof(*q));
-	TAILQ_INIT(&q->params);
-	if (query == NULL || evhttp_parse_query_str(query, &q->params) != 0)
+	if (zkd_form_parse(query, &q->form) < 0)
 		return -1;
-	q->state = evhttp_find_header(&q->params, "state");
-	q->code = evhttp_find_header(&q->params, "code");
-	q->error = evhttp_find_header(&q->params, "error");
-	q->iss = evhttp_find_header(&q->params, "iss");
+	q->state = zkd_form_nth(&q->form, "state", 0);
+	q->code = zkd_form_nth(&q->form, "code", 0);
+	q->error = zkd_form_nth(&q->form, "error", 0);
+	q->iss = zkd_form_nth(&q->form, "iss", 0);
+	for (i = 0; i < sizeof(once) / sizeof(once[0]); i++)
+		if (zkd_form_count(&q->form, once[i]) > 1)
+			q->repeated = true;
 	return 0;
 }
 
 void zkd_query_clear(struct zkd_query *q)
 {
-	struct evkeyval *kv;
-
-	TAILQ_FOREACH(kv, &q->params, next) {
-		zk_wipe(kv->key, strlen(kv->key));
-		zk_wipe(kv->value, strlen(kv->value));
-	}
-	evhttp_clear_headers(&q->params);
-	q->state = q->code = q->error = q->iss = NULL;
+	zkd_form_clear(&q->form);
+	memset(q, 0, sizeof(*q));
 }
 
 const char *zkd_callback_check(const struct zk_config *cfg, const char *code,

@@ -8,10 +8,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-#include <sys/queue.h>
-
 #include "config.h"
 
 enum zkd_route {
@@ -70,17 +66,21 @@ size_t zkd_form_count(const struct zkd_form *f, const char *name);
 void zkd_form_clear(struct zkd_form *f);
 
 /* The parameters of a callback query (or of a pasted redirect address).
- * The four pointers point into params, or are NULL when absent. */
+ * The four pointers point into form (the first of each name), or are NULL
+ * when absent. RFC 6749 3.1: parameters must not repeat; repeated is set
+ * when state, code, iss or error comes more than once (and the login is
+ * then denied, whatever the order). */
 struct zkd_query {
-	struct evkeyvalq params;
+	struct zkd_form form;
 	const char *state;
 	const char *code;
 	const char *error;
 	const char *iss;
+	bool repeated;
 };
 
-/* 0, or -1 when query (NULL allowed) is not a query string. Either way q
- * is ready for zkd_query_clear. */
+/* 0, or -1 when query is NULL or unreadable (see zkd_form_parse). Either
+ * way q is ready for zkd_query_clear. */
 int zkd_query_parse(struct zkd_query *q, const char *query);
 /* Wipes the parsed copies (they hold the code), then frees them. */
 void zkd_query_clear(struct zkd_query *q);

@@ -73,8 +73,9 @@ void flow_conn_closed(struct zkd *d, struct login *l);
 uint32_t flow_result(const struct login *l, const char **user);
 /* The browser came back to the callback listener; cookies: its Cookie
  * header (NULL: none). */
+struct zkd_query;
 void flow_callback(struct zkd *d, struct zkl_req *req, const char *cookies,
-		   const char *state, const char *code, const char *error, const char *iss);
+		   const struct zkd_query *q);
 /* The person pasted the code (or the redirect address) at the prompt;
  * text is wiped by the caller. */
 void flow_paste(struct zkd *d, struct login *l, char *text);

@@ -801,10 +801,35 @@ static bool holds_cookie(const struct login *l, const char *cookies)
 	return ok;
 }
 
-void flow_callback(struct zkd *d, struct zkl_req *req, const char *cookies,
-		   const char *state, const char *code, const char *error, const char *iss)
+/* RFC 6749 3.1: a repeated state, code, iss or error denies the login of
+ * every state in the request, whatever their order. */
+static void repeated_parameters(struct zkd *d, struct zkl_req *req, const struct zkd_query *q)
 {
+	static struct zk_log_limit lim;
 	struct login *l;
+	const char *st;
+	size_t i;
+
+	for (i = 0; (st = zkd_form_nth(&q->form, "state", i)) != NULL; i++)
+		for (l = d->logins; l; l = l->next)
+			if (l->st == L_WAIT_BROWSER && zk_streq_ct(l->state, st))
+				finish(l, ZK_R_DENIED, "repeated_parameter");
+	zk_log_limited(&lim, LOG_NOTICE, "callback: a parameter given twice (RFC 6749 3.1): refused");
+	listener_reply(req, 400, "Sign-in response not valid",
+		       "This sign-in response repeats a parameter, so nothing was approved. "
+		       "Start again from the login prompt.");
+}
+
+void flow_callback(struct zkd *d, struct zkl_req *req, const char *cookies,
+		   const struct zkd_query *q)
+{
+	const char *state = q->state, *code = q->code, *error = q->error, *iss = q->iss;
+	struct login *l;
+
+	if (q->repeated) {
+		repeated_parameters(d, req, q);
+		return;
+	}
 
 	for (l = d->logins; l; l = l->next)
 		if (l->st == L_WAIT_BROWSER && state && zk_streq_ct(l->state, state))
@@ -893,7 +918,9 @@ void flow_paste(struct zkd *d, struct login *l, char *text)
 		finish(l, ZK_R_DENIED, "paste_unreadable");
 		return;
 	}
-	if (params.state && !zk_streq_ct(params.state, l->state)) {
+	if (params.repeated) {
+		finish(l, ZK_R_DENIED, "repeated_parameter");
+	} else if (params.state && !zk_streq_ct(params.state, l->state)) {
 		zk_log(LOG_NOTICE, "paste: the state is not this login's");
 		finish(l, ZK_R_DENIED, "state_mismatch");
 	} else {

@@ -481,18 +481,17 @@ static void send_error(struct zkl_req *r, int status)
 static void on_continue(struct zkd *d, struct zkl_req *r, const char *path)
 {
 	const char *type = r->content_type;
-	struct zkd_query form;
+	struct zkd_form form;
 
 	memset(&form, 0, sizeof(form));
-	TAILQ_INIT(&form.params);
 	if (type == NULL || strncasecmp(type, "application/x-www-form-urlencoded", 33) != 0 ||
 	    (type[33] != '\0' && type[33] != ';') || memchr(r->body, '\0', r->body_len) ||
-	    evhttp_parse_query_str(r->body, &form.params) != 0) {
+	    zkd_form_parse(r->body, &form) != 0 || zkd_form_count(&form, "t") > 1) {
 		listener_reply(r, 400, "Bad request", "This is not a sign-in form.");
 	} else {
-		flow_short_link(d, r, path, r->cookie, true, evhttp_find_header(&form.params, "t"));
+		flow_short_link(d, r, path, r->cookie, true, zkd_form_nth(&form, "t", 0));
 	}
-	zkd_query_clear(&form);
+	zkd_form_clear(&form);
 }
 
 static void on_request(struct zkl_req *r)
@@ -501,8 +500,18 @@ static void on_request(struct zkl_req *r)
 	char *path = r->target, *query = strchr(r->target, '?');
 	struct zkd_query q;
 
+	static struct zk_log_limit lim_host;
+
 	if (query)
 		*query++ = '\0';
+	/* DNS rebinding: a page elsewhere whose name resolves to us reaches
+	 * the listener with its own name in Host. Refused before anything. */
+	if (!zkd_host_ok(r->host, d->cfg.redirect_uri, d->cfg.public_url)) {
+		zk_log_limited(&lim_host, LOG_NOTICE, "listener: a request for another host (Host "
+			       "not redirect_uri's or public_url's): refused");
+		listener_reply(r, 400, "Bad request", "This address does not serve sign-ins.");
+		return;
+	}
 	switch (zkd_route(path, d->callback_path)) {
 	case ZKD_ROUTE_SHORT_LINK:
 		if (r->post)
@@ -526,7 +535,7 @@ static void on_request(struct zkl_req *r)
 		return;
 	}
 	/* The module shows the outcome; the log never gets code or state. */
-	flow_callback(d, r, r->cookie, q.state, q.code, q.error, q.iss);
+	flow_callback(d, r, r->cookie, &q);
 	/* The parsed copies hold the code: wiped before they go. */
 	zkd_query_clear(&q);
 }

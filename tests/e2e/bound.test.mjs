@@ -324,3 +324,86 @@ describe('the listener and the log', () => {
     assert.equal(line.match(/ result=/g).length, 1, line);
   });
 });
+
+// The callback read strictly where RFC 6749 is strict, and as
+// application/x-www-form-urlencoded where it is tolerant.
+describe('the callback request', { concurrency: 1 }, () => {
+  async function pending(t, daemon) {
+    const pam = runPam({ daemon, user: 'alice', args: 'timeout=5' });
+    t.after(() => pam.kill());
+    const url = await pam.waitForUrl();
+    const { callbackUrl, browser } = await approve(url, { login: 'id-alice', follow: false });
+    return { pam, callback: new URL(callbackUrl), browser };
+  }
+
+  for (const [name, edit] of [
+    ['code twice, the real one first', (u) => u.searchParams.append('code', 'forged')],
+    ['code twice, the real one last', (u) => {
+      const real = u.searchParams.get('code');
+      u.searchParams.set('code', 'forged');
+      u.searchParams.append('code', real);
+    }],
+    ['state twice, the real one last', (u) => {
+      const real = u.searchParams.get('state');
+      u.searchParams.set('state', 'A'.repeat(43));
+      u.searchParams.append('state', real);
+    }],
+    ['iss twice', (u) => u.searchParams.append('iss', u.searchParams.get('iss'))],
+  ]) {
+    test(`a repeated parameter (${name}) denies the login`, async (t) => {
+      const daemon = await daemonFor(t);
+      const { pam, callback, browser } = await pending(t, daemon);
+      edit(callback);
+      const res = await browser.request(callback.href);
+      assert.equal(res.status, 400);
+      assert.match(res.body, /repeats a parameter/);
+      await denied(pam);
+      await daemon.waitForLog(loginOutcomeRe('alice', 'denied', 'repeated_parameter'));
+    });
+  }
+
+  test('a Host that is not redirect_uri\'s is refused before anything (DNS rebinding)', async (t) => {
+    const daemon = await daemonFor(t);
+    const pam = runPam({ daemon, user: 'alice', args: 'timeout=3' });
+    t.after(() => pam.kill());
+    const url = new URL(await pam.waitForUrl());
+    const http = await import('node:http');
+    const get = (host) => new Promise((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: url.port, path: url.pathname, headers: { Host: host } }, (res) => {
+        let body = '';
+        res.on('data', (d) => { body += d; });
+        res.on('end', () => resolve({ status: res.statusCode, body }));
+      }).on('error', reject);
+    });
+    const evil = await get(`rebind.evil.example:${url.port}`);
+    assert.equal(evil.status, 400);
+    assert.doesNotMatch(evil.body, /Sign in as/);
+    const ours = await get(`127.0.0.1:${url.port}`);
+    assert.equal(ours.status, 200);
+    assert.match(ours.body, /Sign in as alice/);
+    await denied(pam);
+  });
+
+  test('an error redirect ending in a bare name ends the login at once, naming the error', async (t) => {
+    const daemon = await daemonFor(t);
+    const pam = runPam({ daemon, user: 'alice', args: 'timeout=60' });
+    t.after(() => pam.kill());
+    const url = await pam.waitForUrl();
+    const browser = new Browser();
+    const auth = await continueUrl(url, browser);
+    const cb = new URL(auth.searchParams.get('redirect_uri'));
+    const query = `error=unauthorized_client&state=${encodeURIComponent(auth.searchParams.get('state'))}`
+      + `&iss=${encodeURIComponent(provider.issuer)}&error_description`;
+    const started = Date.now();
+    const res = await browser.request(`${cb.href}?${query}`);
+    assert.equal(res.status, 403, res.body);
+    assert.match(res.body, /it answered: unauthorized_client/);
+    pam.pressEnter();
+    pam.endInput();
+    const result = await pam.result();
+    assert.notEqual(result.code, 0, result.output);
+    assert.ok(Date.now() - started < 30000, 'the verdict came long before the timeout');
+    await daemon.waitForLog(/callback: the provider answered error="unauthorized_client"/);
+    await daemon.waitForLog(loginOutcomeRe('alice', 'denied', 'provider_error'));
+  });
+});

@@ -300,8 +300,16 @@ describe('login through the provider', () => {
     const url = await pam.waitForUrl();
     assert.match(url, /^https:\/\/login\.example\.com\/zk\/l\/[A-Za-z0-9_-]{22}$/);
     // The listener itself still serves the link under /l/.
-    const local = url.replace('https://login.example.com/zk', `http://127.0.0.1:${daemon.listenerPort}`);
-    const page = await open(local);
+    // The proxy passes the browser's Host on, as the Host check needs.
+    const local = url.replace('https://login.example.com/zk', '');
+    const http = await import('node:http');
+    const page = await new Promise((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: daemon.listenerPort, path: local, headers: { Host: 'login.example.com' } }, (res) => {
+        let body = '';
+        res.on('data', (d) => { body += d; });
+        res.on('end', () => resolve({ status: res.statusCode, body }));
+      }).on('error', reject);
+    });
     assert.equal(page.status, 200);
     assert.match(page.body, /Sign in as alice/);
     // Continue is relative to the page, so it keeps the proxy's prefix.

@@ -2,16 +2,16 @@
  * The browser's request to the callback listener, read by the daemon's
  * own functions (zkauth-verifyd/callback.c) the way listener.c
  * (on_request) and flow.c (flow_callback, flow_paste, flow_short_link)
- * use them: libevent parses the request target as evhttp does for a
- * request line (evhttp_uri_parse_with_flags, EVHTTP_URI_NONCONFORMANT);
- * zkd_route picks the page; a short link goes through zkd_short_link and
+ * use them: the request target splits at its first '?' as the listener
+ * splits it; zkd_route picks the page; a short link goes through zkd_short_link and
  * a constant-time compare; a callback's query through zkd_query_parse,
  * the state compare and zkd_callback_check for each profile, with and
  * without RFC 9207 iss expected; then zkd_query_clear wipes it.
  *
  * Input: a request target starting with '/' ("/zkauth/callback?state=..."),
- * or else a bare query string (as a paste gives one). It is a C string to
- * libevent, so it ends at the first NUL, and no longer than the
+ * or else a bare query string (as a paste gives one); the same text also
+ * goes through zkd_cookie_get and zkd_host_ok. It ends at the first NUL
+ * (the listener refuses NUL in a request) and is no longer than the
  * listener's header cap.
  */
 #include "fuzz.h"
@@ -45,6 +45,14 @@ static void read_query(const char *query)
 		return;
 	}
 	sink += q.state != NULL && zk_streq_ct(OUR_STATE, q.state);
+	/* The same text as a Cookie header and a Host header. */
+	{
+		char v[64];
+
+		sink += zkd_cookie_get(query, "zkauth-" OUR_LINK, v, sizeof(v)) == 0;
+		sink += zkd_host_ok(query, "https://h.example.com:8443/zkauth/callback",
+				    "https://h.example.com/zk");
+	}
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.issuer = issuer;
 	for (i = 0; i < sizeof(profiles) / sizeof(profiles[0]); i++) {
@@ -72,8 +80,7 @@ static void read_short_link(const char *rest)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct evhttp_uri *uri;
-	char *text;
+	char *text, *query;
 
 	if (size > TARGET_MAX)
 		return 0;
@@ -88,21 +95,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(text);
 		return 0;
 	}
-	uri = evhttp_uri_parse_with_flags(text, EVHTTP_URI_NONCONFORMANT);
-	if (uri != NULL) {
-		const char *path = evhttp_uri_get_path(uri);
-
-		switch (zkd_route(path, CALLBACK_PATH)) {
-		case ZKD_ROUTE_SHORT_LINK:
-			read_short_link(path + 3);
-			break;
-		case ZKD_ROUTE_CALLBACK:
-			read_query(evhttp_uri_get_query(uri));
-			break;
-		default:
-			break;
-		}
-		evhttp_uri_free(uri);
+	/* As listener.c's on_request: the path up to '?', the query after. */
+	query = strchr(text, '?');
+	if (query)
+		*query++ = '\0';
+	switch (zkd_route(text, CALLBACK_PATH)) {
+	case ZKD_ROUTE_SHORT_LINK:
+		read_short_link(text + 3);
+		break;
+	case ZKD_ROUTE_CALLBACK:
+		read_query(query);
+		break;
+	default:
+		break;
 	}
 	free(text);
 	return 0;
