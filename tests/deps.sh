@@ -61,6 +61,12 @@ if [ -n "$missing" ]; then
 	fi
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
 	[ -z "$made_policy" ] || rm -f /usr/sbin/policy-rc.d
+	# The tests start their own Glewlwyd; the package's service must not
+	# come up at the next boot either.
+	case " $missing " in *" glewlwyd "*)
+		systemctl disable --quiet glewlwyd.service 2>/dev/null ||
+			rm -f /etc/systemd/system/multi-user.target.wants/glewlwyd.service ;;
+	esac
 fi
 
 if [ ! -d tests/provider/node_modules ] ||

@@ -71,10 +71,11 @@ static int der_to_raw(const unsigned char *der, size_t dlen, unsigned char raw[6
 	return ok ? 0 : -1;
 }
 
-char *zk_client_assertion(EVP_PKEY *key, const char *client_id, const char *aud, int64_t now)
+char *zk_client_assertion(EVP_PKEY *key, const char *kid, const char *client_id, const char *aud,
+			  int64_t now)
 {
 	bool ec = EVP_PKEY_is_a(key, "EC");
-	const char *header = ec ? "{\"alg\":\"ES256\",\"typ\":\"JWT\"}" : "{\"alg\":\"RS256\",\"typ\":\"JWT\"}";
+	char *header = NULL;
 	unsigned char jti_raw[16], sig[1024], raw[64];
 	char jti[32], *claims = NULL, *h64 = NULL, *c64 = NULL, *s64 = NULL, *input = NULL, *out = NULL;
 	size_t slen = sizeof(sig);
@@ -93,6 +94,14 @@ char *zk_client_assertion(EVP_PKEY *key, const char *client_id, const char *aud,
 	claims = cJSON_PrintUnformatted(o);
 	if (claims == NULL)
 		goto done;
+	/* kid: a provider that holds the client's keys as a JWKS may pick the
+	 * key by it alone (RFC 7523 does not ask for it; Glewlwyd does). The
+	 * config admits printable ASCII without quotes or backslashes. */
+	if (asprintf(&header, "{\"alg\":\"%s\",\"typ\":\"JWT\"%s%s%s}", ec ? "ES256" : "RS256",
+		     kid ? ",\"kid\":\"" : "", kid ? kid : "", kid ? "\"" : "") < 0) {
+		header = NULL;
+		goto done;
+	}
 	h64 = b64_of((const unsigned char *)header, strlen(header));
 	c64 = b64_of((const unsigned char *)claims, strlen(claims));
 	if (!h64 || !c64 || asprintf(&input, "%s.%s", h64, c64) < 0) {
@@ -116,6 +125,7 @@ done:
 	EVP_MD_CTX_free(ctx);
 	cJSON_Delete(o);
 	free(claims);
+	free(header);
 	free(h64);
 	free(c64);
 	free(s64);

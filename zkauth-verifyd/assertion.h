@@ -13,9 +13,11 @@ EVP_PKEY *zk_client_key_load(const char *path, char *err, size_t errlen);
 
 /*
  * A compact JWS with iss = sub = client_id, aud, a fresh random jti, iat =
- * now and exp = now + 60, signed RS256 or ES256 by the key's type. Returns
+ * now and exp = now + 60, signed RS256 or ES256 by the key's type, with
+ * kid in the header when not NULL (printable, no quote or backslash). Returns
  * a NUL-terminated string to be released with zk_freezero_str, or NULL.
  */
-char *zk_client_assertion(EVP_PKEY *key, const char *client_id, const char *aud, int64_t now);
+char *zk_client_assertion(EVP_PKEY *key, const char *kid, const char *client_id, const char *aud,
+			  int64_t now);
 
 #endif

@@ -100,6 +100,7 @@ static int parse_algs(const struct keyword *, const char *, void *, char *, size
 static int parse_scopes(const struct keyword *, const char *, void *, char *, size_t);
 static int parse_tokens(const struct keyword *, const char *, void *, char *, size_t);
 static int parse_listen(const struct keyword *, const char *, void *, char *, size_t);
+static int parse_key_id(const struct keyword *, const char *, void *, char *, size_t);
 
 enum kw_id {
 	K_PROFILE, K_ISSUER, K_CLIENT_ID, K_CLIENT_SECRET_FILE, K_TOKEN_AUTH_METHOD,
@@ -110,6 +111,7 @@ enum kw_id {
 	K_MAP_FILE, K_REQUIRE_GROUPS, K_ACR_VALUES,
 	K_SOCKET, K_FLOW_TIMEOUT, K_MAX_PENDING, K_MAX_PENDING_PER_USER,
 	K_DEVICE_FLOW_REMOTE, K_STEP_UP_SERVICES, K_TERMINAL_CODE, K_MAX_PENDING_PER_ACCOUNT,
+	K_CLIENT_KEY_ID,
 	K_MAX_CONNECTIONS, K_MAX_CONNECTIONS_PER_ADDRESS,
 	K_COUNT
 };
@@ -164,6 +166,8 @@ static const struct keyword keywords[K_COUNT] = {
 				   OFF(device_flow_remote), 0, 0, yes_no_names },
 	[K_STEP_UP_SERVICES] = { "step_up_services", SEC_DAEMON, parse_tokens,
 				 OFF(step_up_services), 0, 0, NULL },
+	[K_CLIENT_KEY_ID] = { "client_key_id", SEC_PROVIDER, parse_key_id, OFF(client_key_id),
+			      0, 0, NULL },
 	[K_MAX_PENDING_PER_ACCOUNT] = { "max_pending_per_account", SEC_DAEMON, parse_uint,
 					OFF(max_pending_per_account), 1, 100000, NULL },
 	[K_TERMINAL_CODE] = { "terminal_code", SEC_DAEMON, parse_enum, OFF(terminal_code), 0, 0,
@@ -177,7 +181,7 @@ static const size_t string_fields[] = {
 	OFF(authorization_endpoint), OFF(token_endpoint), OFF(jwks_uri),
 	OFF(device_authorization_endpoint), OFF(listen), OFF(tls_certificate),
 	OFF(tls_private_key), OFF(public_url), OFF(map_file), OFF(require_groups),
-	OFF(acr_values), OFF(socket_path), OFF(step_up_services),
+	OFF(acr_values), OFF(socket_path), OFF(step_up_services), OFF(client_key_id),
 };
 
 #define ZKAUTH_AUTHORIZE "https://auth.zkauth.tech/api/oauth/authorize"
@@ -451,6 +455,18 @@ static int parse_tokens(const struct keyword *k, const char *val, void *field, c
 		}
 	}
 	return set_string(val, field, why, whylen);
+}
+
+/* One printable ASCII word of at most 128 bytes, no quote or backslash:
+ * it goes into a JSON string as it is. */
+static int parse_key_id(const struct keyword *k, const char *val, void *field, char *why,
+			size_t whylen)
+{
+	if (strlen(val) > 128 || strchr(val, ' ')) {
+		seterr(why, whylen, "must be one word of at most 128 characters");
+		return -1;
+	}
+	return parse_tokens(k, val, field, why, whylen);
 }
 
 static bool hostname_ok(const char *h, size_t n)

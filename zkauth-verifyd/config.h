@@ -41,6 +41,7 @@ struct zk_config {
 	char *client_secret_file;
 	enum zk_auth_method token_auth_method; /* default client_secret_basic */
 	char *client_key_file;
+	char *client_key_id;                  /* kid of the assertion's header, or NULL */
 	char *api_key_file;
 	enum zk_flow flow;                    /* default code */
 	char *redirect_uri;

@@ -424,7 +424,8 @@ static int client_auth(const struct zkd *d, struct zk_http_req *req, char *form,
 		break;
 	case ZK_AUTH_PRIVATE_KEY_JWT: {
 		/* A fresh assertion per request, for the endpoint it goes to. */
-		char *a = d->client_key ? zk_client_assertion(d->client_key, d->cfg.client_id,
+		char *a = d->client_key ? zk_client_assertion(d->client_key, d->cfg.client_key_id,
+							      d->cfg.client_id,
 							      req->url, zkd_now_wall()) : NULL;
 
 		bad |= a == NULL;

@@ -226,7 +226,7 @@ static int verify(EVP_PKEY *pub, const char *data, const unsigned char *sig, siz
 /* Everything one assertion must hold, for a key of either kind. */
 static void check_assertion(EVP_PKEY *key, const char *alg, const char *client_id, const char *aud)
 {
-	char *token = zk_client_assertion(key, client_id, aud, NOW);
+	char *token = zk_client_assertion(key, NULL, client_id, aud, NOW);
 	EVP_PKEY *pub = public_of(key);
 	struct jws j;
 	const cJSON *typ;
@@ -277,6 +277,37 @@ static void test_es256(void **state)
 	check_assertion(ec_key, "ES256", CLIENT_ID, TOKEN_ENDPOINT);
 }
 
+/* client_key_id: the header names the key; without it, no kid. */
+static void test_kid(void **state)
+{
+	EVP_PKEY *keys[2] = { rsa_key, ec_key };
+	const char *algs[2] = { "RS256", "ES256" };
+	struct jws j;
+	char *t;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		t = zk_client_assertion(keys[i], "zk-client-1", CLIENT_ID, TOKEN_ENDPOINT, NOW);
+		assert_non_null(t);
+		jws_split(t, &j);
+		assert_string_equal(str_member(j.header, "kid"), "zk-client-1");
+		assert_string_equal(str_member(j.header, "alg"), algs[i]);
+		{
+			EVP_PKEY *pub = public_of(keys[i]);
+
+			assert_true(verify(pub, j.signing_input, j.sig, j.siglen));
+			EVP_PKEY_free(pub);
+		}
+		jws_free(&j);
+		zk_freezero_str(t);
+		t = zk_client_assertion(keys[i], NULL, CLIENT_ID, TOKEN_ENDPOINT, NOW);
+		jws_split(t, &j);
+		assert_null(cJSON_GetObjectItemCaseSensitive(j.header, "kid"));
+		jws_free(&j);
+		zk_freezero_str(t);
+	}
+}
+
 /* A client_id with JSON's special characters comes back unchanged. */
 static void test_claims_escaped(void **state)
 {
@@ -307,8 +338,8 @@ static void test_key_from_file(void **state)
 /* Two assertions never share a jti (the provider rejects a replayed one). */
 static void test_jti_fresh(void **state)
 {
-	char *a = zk_client_assertion(rsa_key, CLIENT_ID, TOKEN_ENDPOINT, NOW);
-	char *b = zk_client_assertion(rsa_key, CLIENT_ID, TOKEN_ENDPOINT, NOW);
+	char *a = zk_client_assertion(rsa_key, NULL, CLIENT_ID, TOKEN_ENDPOINT, NOW);
+	char *b = zk_client_assertion(rsa_key, NULL, CLIENT_ID, TOKEN_ENDPOINT, NOW);
 	struct jws ja, jb;
 
 	assert_non_null(a);
@@ -332,7 +363,7 @@ static void test_es256_fixed_width(void **state)
 	int i;
 
 	for (i = 0; i < 600; i++) {
-		char *t = zk_client_assertion(ec_key, CLIENT_ID, TOKEN_ENDPOINT, NOW + i);
+		char *t = zk_client_assertion(ec_key, NULL, CLIENT_ID, TOKEN_ENDPOINT, NOW + i);
 		struct jws j;
 
 		assert_non_null(t);
@@ -450,6 +481,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rs256),
 		cmocka_unit_test(test_es256),
+		cmocka_unit_test(test_kid),
 		cmocka_unit_test(test_claims_escaped),
 		cmocka_unit_test(test_key_from_file),
 		cmocka_unit_test(test_jti_fresh),
