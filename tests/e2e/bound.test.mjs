@@ -11,7 +11,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { Browser, approve, continueUrl, pageForms } from './browser.mjs';
+import {
+  Browser, approve, continueUrl, getWithHost, pageForms,
+} from './browser.mjs';
 import {
   freePort, loginOutcomeRe, runPam, runPamService, startDaemon, startProvider,
 } from './lib.mjs';
@@ -367,14 +369,7 @@ describe('the callback request', { concurrency: 1 }, () => {
     const pam = runPam({ daemon, user: 'alice', args: 'timeout=3' });
     t.after(() => pam.kill());
     const url = new URL(await pam.waitForUrl());
-    const http = await import('node:http');
-    const get = (host) => new Promise((resolve, reject) => {
-      http.get({ host: '127.0.0.1', port: url.port, path: url.pathname, headers: { Host: host } }, (res) => {
-        let body = '';
-        res.on('data', (d) => { body += d; });
-        res.on('end', () => resolve({ status: res.statusCode, body }));
-      }).on('error', reject);
-    });
+    const get = (host) => getWithHost(url.href, host);
     const evil = await get(`rebind.evil.example:${url.port}`);
     assert.equal(evil.status, 400);
     assert.doesNotMatch(evil.body, /Sign in as/);

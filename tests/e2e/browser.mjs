@@ -201,6 +201,20 @@ export async function continueUrl(shortLink, browser = new Browser()) {
   return new URL(res.location);
 }
 
+// GET url with the Host header set to host (a proxy passing the browser's
+// Host on, or a DNS-rebinding page's name): { status, body }.
+export async function getWithHost(url, host) {
+  const http = await import('node:http');
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    http.get({ host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, headers: { Host: host } }, (res) => {
+      let body = '';
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    }).on('error', reject);
+  });
+}
+
 // Opens a page once, as a fresh browser would (e.g. to replay a callback).
 export async function open(url) {
   const res = await new Browser().request(url);

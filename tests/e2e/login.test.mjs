@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { approve, open } from './browser.mjs';
+import { approve, getWithHost, open } from './browser.mjs';
 import {
   ACCOUNTS, MODULE, SERVICE, runPam, sleep, startDaemon, startProvider,
 } from './lib.mjs';
@@ -301,15 +301,8 @@ describe('login through the provider', () => {
     assert.match(url, /^https:\/\/login\.example\.com\/zk\/l\/[A-Za-z0-9_-]{22}$/);
     // The listener itself still serves the link under /l/.
     // The proxy passes the browser's Host on, as the Host check needs.
-    const local = url.replace('https://login.example.com/zk', '');
-    const http = await import('node:http');
-    const page = await new Promise((resolve, reject) => {
-      http.get({ host: '127.0.0.1', port: daemon.listenerPort, path: local, headers: { Host: 'login.example.com' } }, (res) => {
-        let body = '';
-        res.on('data', (d) => { body += d; });
-        res.on('end', () => resolve({ status: res.statusCode, body }));
-      }).on('error', reject);
-    });
+    const local = url.replace('https://login.example.com/zk', `http://127.0.0.1:${daemon.listenerPort}`);
+    const page = await getWithHost(local, 'login.example.com');
     assert.equal(page.status, 200);
     assert.match(page.body, /Sign in as alice/);
     // Continue is relative to the page, so it keeps the proxy's prefix.
