@@ -52,13 +52,31 @@ static void test_query(void **state)
 	assert_null(q.error);
 	zkd_query_clear(&q);
 	assert_null(q.code);
-	assert_true(TAILQ_EMPTY(&q.params));
+	assert_int_equal(q.form.n, 0);
+	assert_false(q.repeated);
 
 	assert_int_equal(zkd_query_parse(&q, NULL), -1);
 	zkd_query_clear(&q);
 	assert_int_equal(zkd_query_parse(&q, "error=access_denied"), 0);
 	assert_string_equal(q.error, "access_denied");
 	assert_null(q.state);
+	assert_false(q.repeated);
+	zkd_query_clear(&q);
+
+	/* RFC 6749 3.1: state, code, iss or error twice, in either order. */
+	assert_int_equal(zkd_query_parse(&q, "code=a&state=s&code=b"), 0);
+	assert_true(q.repeated);
+	assert_string_equal(q.code, "a");
+	zkd_query_clear(&q);
+	assert_int_equal(zkd_query_parse(&q, "state=x&code=a&state=s"), 0);
+	assert_true(q.repeated);
+	zkd_query_clear(&q);
+	assert_int_equal(zkd_query_parse(&q, "iss=i&iss=i&code=a"), 0);
+	assert_true(q.repeated);
+	zkd_query_clear(&q);
+	/* Other names may repeat; a bare name is an empty value. */
+	assert_int_equal(zkd_query_parse(&q, "x=1&x=2&code=a&error_description"), 0);
+	assert_false(q.repeated);
 	zkd_query_clear(&q);
 }
 
