@@ -345,8 +345,10 @@ describe('malformed and smuggled requests get their status and approve nothing',
     assert.deepEqual(put.head.allow, ['GET, POST']);
     await expect(`GET ${link} HTTP/2.0\r\n${host()}\r\n`, 505, 'HTTP/2.0');
     await expect(`GET ${link}\r\n\r\n`, 400, 'HTTP/0.9');
-    // HTTP/1.0 is served, without Host.
-    const page = await expect(`GET ${link} HTTP/1.0\r\n\r\n`, 200, 'HTTP/1.0');
+    // HTTP/1.0 is served, but not without Host: the Host check (DNS
+    // rebinding) needs one.
+    await expect(`GET ${link} HTTP/1.0\r\n\r\n`, 400, 'HTTP/1.0 without Host');
+    const page = await expect(`GET ${link} HTTP/1.0\r\n${host()}\r\n`, 200, 'HTTP/1.0');
     assert.match(page.body, /Sign in\?/);
   });
 
