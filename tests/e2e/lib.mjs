@@ -13,7 +13,7 @@
 //             into pamtester and fail on sanitizer reports
 //   ZK_KEEP=1 keep the temporary directories for a look afterwards
 
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -739,4 +739,24 @@ export function runPamService(opts = {}) {
       return done;
     },
   };
+}
+
+// ------------------------------------------- commands
+// (tests/e2e/package.test.mjs, tests/e2e/rpm.test.mjs)
+
+// Whether cmd is on PATH.
+export function onPath(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+// Runs a command; throws with its output when it fails (unless
+// opts.mayFail). Returns { code, output, stdout }.
+export function runCommand(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
+  const output = `${r.stdout ?? ''}${r.stderr ?? ''}`;
+  if (r.error) throw r.error;
+  if (r.status !== 0 && !opts.mayFail) {
+    throw new Error(`${cmd} ${args.join(' ')} exited ${r.status ?? r.signal}:\n${output.slice(-6000)}`);
+  }
+  return { code: r.status, output, stdout: r.stdout ?? '' };
 }

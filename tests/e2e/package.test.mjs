@@ -28,6 +28,7 @@ import { approve } from './browser.mjs';
 import {
   CLIENT_ID, CLIENT_SECRET, ROOT, SAN, freePort, preloadLibraries, removeTempDir,
   startProvider, tempDir, terminateChild, trackChild, waitFor, waitForChildLine,
+  onPath, runCommand as run,
 } from './lib.mjs';
 
 const PACKAGES = ['libpam-zkauth', 'zkauth-verifyd'];
@@ -42,9 +43,6 @@ const PAM_STATE_DIR = '/var/lib/pam';
 // Waits for the dpkg lock rather than failing at once.
 const APT = ['-o', 'DPkg::Lock::Timeout=120', 'install', '-y', '--no-install-recommends'];
 
-function onPath(cmd) {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-}
 
 function installed(pkg) {
   const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' });
@@ -67,16 +65,6 @@ function whySkip() {
 
 const skip = whySkip();
 
-// Runs a command; throws with its output when it fails.
-function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
-  const output = `${r.stdout ?? ''}${r.stderr ?? ''}`;
-  if (r.error) throw r.error;
-  if (r.status !== 0 && !opts.mayFail) {
-    throw new Error(`${cmd} ${args.join(' ')} exited ${r.status ?? r.signal}:\n${output.slice(-6000)}`);
-  }
-  return { code: r.status, output };
-}
 
 // The environment of a command that must not see the make that runs
 // this test (make e2e passes its command line down in MAKEFLAGS).

@@ -21,7 +21,6 @@
 //   ZK_RPM_DIR=build/rpm/RPMS node --test tests/e2e/rpm.test.mjs   # rpms of an earlier `make rpm`
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -30,6 +29,7 @@ import zlib from 'node:zlib';
 import { approve } from './browser.mjs';
 import {
   CLIENT_SECRET, ROOT, SAN, removeTempDir, runPamService, startDaemon, startProvider, tempDir,
+  onPath, runCommand as run,
 } from './lib.mjs';
 
 const PACKAGES = ['pam_zkauth', 'zkauth-verifyd'];
@@ -44,9 +44,6 @@ const SUCCESS = /successfully authenticated/;
 const DB = ['--dbpath', '/var/lib/rpm'];
 const SCRIPTLETS = ['PRETRANS', 'PREIN', 'POSTIN', 'PREUN', 'POSTUN', 'POSTTRANS'];
 
-function onPath(cmd) {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-}
 
 function whySkip() {
   if (SAN) return 'the packages are built without sanitizers: runs in the plain pass';
@@ -58,16 +55,6 @@ function whySkip() {
 
 const skip = whySkip();
 
-// Runs a command; throws with its output when it fails.
-function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
-  const output = `${r.stdout ?? ''}${r.stderr ?? ''}`;
-  if (r.error) throw r.error;
-  if (r.status !== 0 && !opts.mayFail) {
-    throw new Error(`${cmd} ${args.join(' ')} exited ${r.status ?? r.signal}:\n${output.slice(-6000)}`);
-  }
-  return { code: r.status, output, stdout: r.stdout ?? '' };
-}
 
 // The environment of a command that must not see the make that runs
 // this test (make e2e passes its command line down in MAKEFLAGS).
